@@ -1,0 +1,46 @@
+# Observability Lab: `make help` lists the targets.
+.DEFAULT_GOAL := help
+.PHONY: help install deps native-deps run native up down test test-unit lint
+
+VENV := .venv
+PY := $(VENV)/bin/python
+# `make run` and `make native` need a multiprocess directory per run: gunicorn empties it at start.
+export PROMETHEUS_MULTIPROC_DIR ?= $(CURDIR)/.lab/run/prometheus-multiproc
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(PY): app/requirements.txt pyproject.toml
+	python3 -m venv $(VENV) || { apt-get install -y -qq python3-venv && python3 -m venv $(VENV); }
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r app/requirements.txt -e '.[dev]'
+	@touch $(PY)
+
+install: $(PY) ## create .venv with the app's pinned dependencies and the dev tools
+
+deps: $(PY) ## install the native stack's Debian and npm packages (root on Debian/Ubuntu)
+	$(PY) -m lab deps
+
+native-deps: deps
+
+run: $(PY) ## the app alone under gunicorn on 127.0.0.1:$APP_PORT (no backends needed)
+	@mkdir -p $(PROMETHEUS_MULTIPROC_DIR)
+	$(VENV)/bin/gunicorn --config app/gunicorn.conf.py
+
+native: deps ## the whole stack without Docker (Grafana excepted), in the foreground; Ctrl-C stops it
+	$(PY) -m lab native
+
+up: ## the whole stack with Docker Compose (creates .env with fresh secrets if missing)
+	$(PY) -m lab dotenv 2>/dev/null || python3 -m lab dotenv
+	docker compose up --build --wait
+	@echo "Grafana: http://127.0.0.1:$${GRAFANA_PORT:-3000}"
+
+down: ## stop the compose stack (data stays in named volumes; `docker compose down -v` resets)
+	docker compose down
+
+test: install deps ## unit tests, then integration tests against a live native stack
+	$(PY) -m pytest
+
+lint: $(PY) ## ruff
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .

@@ -1,0 +1,63 @@
+"""gunicorn settings and the multiprocess hooks prometheus_client needs.
+
+Run as `gunicorn --config app/gunicorn.conf.py` (the image, `make run`, the
+native stack). Everything comes from the environment through app.config.
+"""
+
+import glob
+import os
+import tempfile
+
+# Module-level names are read as gunicorn settings (`config` is one): keep
+# helpers private.
+from app.config import from_env as _from_env
+
+_settings = _from_env()
+
+wsgi_app = "app:create_app()"
+bind = f"{_settings['APP_HOST']}:{_settings['APP_PORT']}"
+workers = _settings["GUNICORN_WORKERS"]
+threads = _settings["GUNICORN_THREADS"]
+max_requests = _settings["GUNICORN_MAX_REQUESTS"]  # 0: never recycle
+accesslog = None
+errorlog = "-"
+# gunicorn >= 25 opens a control socket at one fixed path per user: several
+# instances (tests, a read-only container root) would fight over it.
+control_socket_disable = True
+
+# prometheus_client picks its multiprocess mode when it is first imported, and
+# nothing in this master has imported it yet (app.config does not), so a default
+# set here still reaches every worker. The image and the runners set it anyway.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="prometheus-multiproc-")
+
+
+def on_starting(server):
+    """Start from an empty multiprocess directory: old workers' files would be summed in."""
+    path = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    os.makedirs(path, exist_ok=True)
+    # The files, not the directory: in the container it is a tmpfs mount point.
+    for stale in glob.glob(os.path.join(path, "*.db")):
+        os.remove(stale)
+    server.log.info("prometheus multiprocess directory %s wiped", path)
+
+
+def post_worker_init(worker):
+    _metrics(worker).worker_started(threads=worker.cfg.threads)
+
+
+def worker_exit(server, worker):
+    # Also called in the master for a worker that is already gone: no app there.
+    if hasattr(worker, "wsgi"):
+        _metrics(worker).worker_stopping()
+
+
+def _metrics(worker):
+    return worker.wsgi.extensions["lab.metrics"]
+
+
+def child_exit(server, worker):
+    """Drop the dead worker's live gauges (in flight, capacity) from the sums."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

@@ -1,0 +1,112 @@
+"""Time every request once and hand it to the recorders LAB_METRICS switched on.
+
+A WSGI middleware rather than Flask hooks: it sees the final status of every
+request, including 404, 405 and requests whose view raised (500), and it is
+left out entirely when LAB_METRICS=off, so `off` costs nothing.
+"""
+
+from time import perf_counter
+
+from flask import Flask, current_app, request
+
+from .labels import UNMATCHED_ROUTE, method_label, route_of
+from .pull import PullRecorder
+from .push import PushRecorder
+
+
+class Metrics:
+    """The app's metrics: pull (Prometheus), push (StatsD), both or none."""
+
+    def __init__(self, pull: PullRecorder | None, push: PushRecorder | None):
+        self.pull = pull
+        self.push = push
+
+    @classmethod
+    def from_config(cls, config) -> "Metrics":
+        mode = config["LAB_METRICS"]
+        pull = PullRecorder() if mode in ("prometheus", "all") else None
+        push = None
+        if mode in ("statsd", "all"):
+            push = PushRecorder(
+                config["STATSD_HOST"],
+                config["STATSD_PORT"],
+                config["STATSD_PREFIX"],
+                gauge_interval=config["STATSD_GAUGE_INTERVAL"],
+                resolve_interval=config["STATSD_RESOLVE_INTERVAL"],
+            )
+        return cls(pull, push)
+
+    def init_app(self, app: Flask) -> None:
+        app.extensions["lab.metrics"] = self
+        if self.pull is not None or self.push is not None:
+            app.teardown_request(_remember_route)
+            app.wsgi_app = _RequestTimer(app, self)
+
+    def worker_started(self, threads: int) -> None:
+        """Count this worker's capacity (called by gunicorn's post_worker_init)."""
+        if self.pull is not None:
+            self.pull.worker_started(threads)
+
+    def worker_stopping(self) -> None:
+        """Take this worker out of the push gauge (called by gunicorn's worker_exit)."""
+        if self.push is not None:
+            self.push.worker_stopping()
+
+    def close(self) -> None:
+        """Release the StatsD socket (an app built and dropped, as in tests)."""
+        if self.push is not None:
+            self.push.close()
+
+    def db_query(self, operation: str, seconds: float) -> None:
+        if self.pull is not None:
+            self.pull.db_query(operation, seconds)
+        if self.push is not None:
+            self.push.timing(f"db.query.{operation}", seconds)
+
+    def post_request(self, endpoint: str) -> None:
+        if self.pull is not None:
+            self.pull.post_request(endpoint)
+
+    def post_slow(self, endpoint: str, seconds: float) -> None:
+        if self.pull is not None:
+            self.pull.post_slow(endpoint, seconds)
+
+
+ROUTE_KEY = "lab.route"
+
+
+def _remember_route(exc):
+    # The last moment the matched rule is known: Flask drops the request object
+    # from the environ when its context ends, before the middleware resumes.
+    request.environ[ROUTE_KEY] = route_of(current_app, request)
+
+
+class _RequestTimer:
+    def __init__(self, app: Flask, metrics: Metrics):
+        self.wsgi_app = app.wsgi_app
+        self.pull = metrics.pull
+        self.push = metrics.push
+
+    def __call__(self, environ, start_response):
+        status = 500  # what the client gets if the app raises past Flask
+
+        def capture_status(status_line, headers, exc_info=None):
+            nonlocal status
+            status = int(status_line[:3])
+            return start_response(status_line, headers, exc_info)
+
+        if self.pull is not None:
+            self.pull.request_started()
+        if self.push is not None:
+            self.push.request_started(environ)
+        started = perf_counter()
+        try:
+            return self.wsgi_app(environ, capture_status)
+        finally:
+            seconds = perf_counter() - started
+            method = method_label(environ.get("REQUEST_METHOD", ""))
+            route = environ.get(ROUTE_KEY, UNMATCHED_ROUTE)
+            if self.pull is not None:
+                self.pull.request_finished(method, route, status, seconds)
+            if self.push is not None:
+                self.push.request_finished(environ, method, route.endpoint, status, seconds)

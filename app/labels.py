@@ -1,0 +1,61 @@
+"""Bounded label values for a request: what it was, never what the client typed.
+
+Every value here comes from a closed set (the app's URL rules, the usual HTTP
+verbs, the statuses the app answers with), so the number of series cannot grow
+with what clients send.
+"""
+
+from typing import NamedTuple
+
+from flask import Flask, Request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+
+UNMATCHED = "unmatched"
+OTHER_METHOD = "other"
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"})
+
+
+class Route(NamedTuple):
+    """The URL rule a request matched: its template and its endpoint name."""
+
+    template: str
+    endpoint: str
+
+
+UNMATCHED_ROUTE = Route(UNMATCHED, UNMATCHED)
+
+
+def method_label(method: str) -> str:
+    """Return the verb, or `other` for anything outside the usual ones."""
+    return method if method in KNOWN_METHODS else OTHER_METHOD
+
+
+def route_of(app: Flask, request: Request) -> Route:
+    """Return the rule the request matched, or `unmatched`.
+
+    A 405 did match a rule by its path, only not by its method: it is counted
+    under that rule, so `/` answering 405 shows up as route="/".
+    """
+    rule = request.url_rule
+    if rule is None and isinstance(request.routing_exception, MethodNotAllowed):
+        rule = _rule_ignoring_method(app, request, request.routing_exception)
+    if rule is None:
+        return UNMATCHED_ROUTE
+    return Route(rule.rule, _graphite_safe(rule.endpoint))
+
+
+def _rule_ignoring_method(app: Flask, request: Request, error: MethodNotAllowed):
+    adapter = app.url_map.bind_to_environ(request.environ)
+    for method in error.valid_methods or ():
+        try:
+            rule, _ = adapter.match(method=method, return_rule=True)
+        except HTTPException:  # also a redirect to the slashed rule
+            continue
+        return rule
+    return None
+
+
+def _graphite_safe(endpoint: str) -> str:
+    # A dot is a path separator in Graphite: blueprint endpoints (`bp.view`)
+    # must stay one node of the StatsD name.
+    return endpoint.replace(".", "_")

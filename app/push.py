@@ -1,0 +1,169 @@
+"""Push: StatsD metrics over UDP, one datagram per request.
+
+What makes this safe to run in many gunicorn workers:
+
+- A request's stats are gathered in one pystatsd pipeline and leave in one
+  datagram when the request ends.
+- The in-flight gauge is sent as deltas (`+1|g`, `-1|g`): each worker pushes the
+  change of its own count since its last push, so the workers add up in StatsD
+  instead of overwriting each other. A background thread pushes it every
+  STATSD_GAUGE_INTERVAL, off the request path, like a scrape samples a gauge.
+- `StatsClient` resolves its host in its constructor. The app builds it at
+  start and, if the host does not resolve (the graphite service is not up yet,
+  or `make run` has no backends), serves anyway and retries in the background
+  thread, which also re-resolves so a backend that comes back at a new address
+  gets the pushes again.
+"""
+
+import logging
+import os
+import threading
+import time
+
+from flask import current_app, has_request_context, request
+from statsd import StatsClient
+
+log = logging.getLogger(__name__)
+
+PIPELINE_KEY = "lab.statsd.pipeline"
+IN_FLIGHT = "http.in_flight"
+
+
+class PushRecorder:
+    """Send each request's StatsD metrics in one pipeline, and the gauge as deltas."""
+
+    def __init__(self, host: str, port: int, prefix: str, gauge_interval: float, resolve_interval: float):
+        self._address = (host, port)
+        self._prefix = prefix
+        self._gauge_interval = gauge_interval
+        self._resolve_interval = resolve_interval
+        self._lock = threading.Lock()
+        self._in_flight = 0
+        self._in_flight_pushed = 0
+        self._reporter_pid = None
+        self._closed = threading.Event()
+        self.client = self._resolve()
+
+    def _resolve(self) -> StatsClient | None:
+        host, port = self._address
+        try:
+            return StatsClient(host, port, prefix=self._prefix)
+        except OSError as error:  # socket.gaierror: the name does not resolve (yet)
+            log.warning(
+                "StatsD host %s:%s unavailable (%s); serving without pushes, retrying", host, port, error
+            )
+            return None
+
+    def _ensure_reporter(self) -> None:
+        # Threads do not survive fork: start one per process, on its first request.
+        if self._reporter_pid != os.getpid():
+            self._reporter_pid = os.getpid()
+            threading.Thread(target=self._report_forever, name="statsd-reporter", daemon=True).start()
+
+    def _report_forever(self) -> None:
+        next_resolve = time.monotonic() + self._resolve_interval
+        while not self._closed.wait(self._gauge_interval):
+            if self.client is None or time.monotonic() >= next_resolve:
+                self._reresolve()
+                next_resolve = time.monotonic() + self._resolve_interval
+            self.push_in_flight()
+
+    def _reresolve(self) -> None:
+        fresh = self._resolve()
+        if fresh is None:
+            return
+        if self._closed.is_set():  # close() ran meanwhile
+            fresh.close()
+            return
+        old, self.client = self.client, fresh
+        if old is not None:
+            old.close()
+
+    def push_in_flight(self) -> None:
+        """Push the change of this process's in-flight count since the last push."""
+        with self._lock:
+            delta = self._in_flight - self._in_flight_pushed
+            client = self.client
+            if not delta or client is None:
+                return
+            self._in_flight_pushed += delta
+        client.gauge(IN_FLIGHT, delta, delta=True)
+
+    def close(self) -> None:
+        """Stop the reporter thread and close the socket."""
+        self._closed.set()
+        client, self.client = self.client, None
+        if client is not None:
+            client.close()
+
+    def worker_stopping(self) -> None:
+        """Take this process's share out of the gauge before it exits."""
+        with self._lock:
+            self._in_flight = 0
+        self.push_in_flight()
+
+    def request_started(self, environ: dict) -> None:
+        self._ensure_reporter()
+        with self._lock:
+            self._in_flight += 1
+        if self.client is not None:
+            environ[PIPELINE_KEY] = self.client.pipeline()
+
+    def request_finished(
+        self, environ: dict, method: str, endpoint: str, status: int, seconds: float
+    ) -> None:
+        with self._lock:
+            self._in_flight -= 1
+        pipe = environ.get(PIPELINE_KEY)
+        if pipe is None:
+            return
+        pipe.incr(f"http.requests.{endpoint}.{method}.{status}")
+        pipe.timing(f"http.latency.{endpoint}.{method}", seconds * 1000)
+        pipe.send()
+
+    def timing(self, name: str, seconds: float) -> None:
+        """Add a timer to the current request's datagram (or send it alone)."""
+        self._stats().timing(name, seconds * 1000)
+
+    def incr(self, name: str, count: int = 1) -> None:
+        """Add a counter to the current request's datagram (or send it alone)."""
+        self._stats().incr(name, count)
+
+    def _stats(self):
+        if has_request_context() and PIPELINE_KEY in request.environ:
+            return request.environ[PIPELINE_KEY]
+        return self.client or _DROP
+
+
+class _Drop:
+    """Where stats go while the StatsD host does not resolve."""
+
+    def incr(self, name, count=1):
+        pass
+
+    def timing(self, name, ms):
+        pass
+
+
+_DROP = _Drop()
+
+
+class Counter:
+    """The post's StatsD helper, working as the post means it.
+
+        counter = Counter(__name__)
+        counter += 1          # pushes {STATSD_PREFIX}.{__name__}:1|c
+
+    The post's version defined only `__add__` and returned nothing, so the first
+    `+=` replaced the counter with None. Inside a request the increment joins
+    that request's datagram.
+    """
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __iadd__(self, count: int) -> "Counter":
+        push = current_app.extensions["lab.metrics"].push
+        if push is not None:
+            push.incr(self.name, count)
+        return self

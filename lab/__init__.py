@@ -1,0 +1,1 @@
+"""Lab tooling that is not the service: the native stack runner and its helpers."""

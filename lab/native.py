@@ -1,0 +1,307 @@
+"""Run the whole stack without Docker: `make native` / `python -m lab native`.
+
+Debian's prometheus, graphite-carbon and graphite-web, npm's statsd, and the
+app under gunicorn plus the worker, on 127.0.0.1 and the ports of `.env`.
+Configuration comes from the files the containers mount (lab/native_config.py);
+data stays in one directory across restarts. Every process is stopped on
+Ctrl-C, on SIGTERM, or as soon as one of them dies.
+"""
+
+import ctypes
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.error import URLError
+from urllib.request import urlopen
+
+import yaml
+
+from . import native_config as cfg
+from .deps import STATSD_JS, SYSTEM_PYTHON
+from .settings import ROOT, Ports
+
+READY_LINE = "native stack ready"
+START_TIMEOUT = 60.0
+STOP_TIMEOUT = 20.0  # carbon writes its cache out before it exits
+
+
+@dataclass
+class Service:
+    name: str
+    argv: list[str]
+    ready: Callable[[], bool]
+    url: str = ""
+    env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen | None = None
+
+
+class Stopped(Exception):
+    """SIGINT or SIGTERM arrived."""
+
+
+def http_ok(url: str) -> Callable[[], bool]:
+    def check() -> bool:
+        try:
+            with urlopen(url, timeout=2) as response:
+                return response.status == 200
+        except (URLError, OSError):
+            return False
+
+    return check
+
+
+def tcp_open(port: int) -> Callable[[], bool]:
+    def check() -> bool:
+        try:
+            socket.create_connection((cfg.LOOPBACK, port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+
+    return check
+
+
+def statsd_healthy(admin_port: int) -> Callable[[], bool]:
+    def check() -> bool:
+        try:
+            with socket.create_connection((cfg.LOOPBACK, admin_port), timeout=1) as conn:
+                conn.sendall(b"health\n")
+                return b"health: up" in conn.recv(100)
+        except OSError:
+            return False
+
+    return check
+
+
+def check_ports_free(ports: Ports) -> None:
+    """Stop early, naming the variable, when a port is already taken."""
+    for name, port in ports.as_env().items():
+        if name == "GRAFANA_PORT":
+            continue
+        kind = socket.SOCK_DGRAM if name == "STATSD_PORT" else socket.SOCK_STREAM
+        with socket.socket(socket.AF_INET, kind) as sock:
+            try:
+                sock.bind((cfg.LOOPBACK, int(port)))
+            except OSError:
+                sys.exit(
+                    f"port {port} ({name}) is in use on 127.0.0.1: stop what holds it or set {name} in .env"
+                )
+
+
+def prepare(ports: Ports, data_dir: Path, flush_seconds: int, scrape_interval: str | None) -> dict[str, str]:
+    """Write every derived config under data_dir; return graphite-web's environment."""
+    for sub in ("carbon", "graphite", "logs", "run", "prometheus", "statsd"):
+        (data_dir / sub).mkdir(parents=True, exist_ok=True)
+    cfg.whisper_dir(data_dir).mkdir(parents=True, exist_ok=True)
+    (data_dir / "carbon" / "carbon.conf").write_text(cfg.carbon_config(ports, data_dir))
+    (data_dir / "carbon" / "storage-schemas.conf").write_text(cfg.storage_schemas(flush_seconds))
+    (data_dir / "carbon" / "storage-aggregation.conf").write_text(cfg.STORAGE_AGGREGATION.read_text())
+    (data_dir / "statsd" / "config.js").write_text(
+        json.dumps(cfg.statsd_config(ports, flush_seconds), indent=2)
+    )
+    prometheus = cfg.prometheus_config(ports, scrape_interval)
+    (data_dir / "prometheus" / "prometheus.yml").write_text(yaml.safe_dump(prometheus, sort_keys=False))
+    secret_file = data_dir / "graphite" / "secret_key"
+    if not secret_file.exists():
+        secret_file.write_text(os.environ.get("GRAPHITE_SECRET_KEY") or secrets.token_urlsafe(48))
+    (data_dir / "graphite" / "lab_graphite_settings.py").write_text(
+        cfg.graphite_web_settings(ports, data_dir, secret_file.read_text().strip())
+    )
+    graphite_env = {
+        "PYTHONPATH": str(data_dir / "graphite"),
+        "GRAPHITE_SETTINGS_MODULE": "lab_graphite_settings",
+        "DJANGO_SETTINGS_MODULE": "graphite.settings",
+    }
+    subprocess.run(
+        [SYSTEM_PYTHON, "-m", "django", "migrate", "--noinput"],
+        env=_system_env(graphite_env),
+        check=True,
+        capture_output=True,
+    )
+    # A carbon killed hard leaves its pid file, and refuses to start over it.
+    (data_dir / "run" / "carbon-cache-a.pid").unlink(missing_ok=True)
+    return graphite_env
+
+
+def services(ports: Ports, data_dir: Path, graphite_env: dict[str, str]) -> list[Service]:
+    app_env = {
+        "APP_HOST": cfg.LOOPBACK,
+        "APP_PORT": str(ports.app),
+        "WORKER_HOST": cfg.LOOPBACK,
+        "WORKER_PORT": str(ports.worker),
+        "STATSD_HOST": cfg.LOOPBACK,
+        "STATSD_PORT": str(ports.statsd),
+        "PROMETHEUS_MULTIPROC_DIR": str(data_dir / "run" / "prometheus-multiproc"),
+    }
+    loop = cfg.LOOPBACK
+    return [
+        Service(
+            "carbon",
+            [
+                "/usr/bin/carbon-cache",
+                f"--config={data_dir / 'carbon' / 'carbon.conf'}",
+                "--nodaemon",
+                "start",
+            ],
+            tcp_open(ports.carbon_pickle),  # bound last
+            f"{loop}:{ports.carbon} (plaintext)",
+        ),
+        Service(
+            "statsd",
+            ["node", str(STATSD_JS), str(data_dir / "statsd" / "config.js")],
+            statsd_healthy(ports.statsd_admin),
+            f"{loop}:{ports.statsd}/udp",
+        ),
+        Service(
+            "graphite-web",
+            [
+                "/usr/bin/twistd3",
+                "--nodaemon",
+                "--pidfile=",
+                "--logfile=-",
+                "web",
+                "--listen",
+                f"tcp:{ports.graphite}:interface={loop}",
+                "--wsgi",
+                "graphite.wsgi.application",
+            ],
+            http_ok(f"http://{loop}:{ports.graphite}/version/"),
+            f"http://{loop}:{ports.graphite}/render?target=stats_counts.lab.app.*.*.*.*.*&from=-15min",
+            env=graphite_env,
+        ),
+        Service(
+            "app",
+            [sys.executable, "-m", "gunicorn", "--config", "app/gunicorn.conf.py"],
+            http_ok(f"http://{loop}:{ports.app}/healthz"),
+            f"http://{loop}:{ports.app}/",
+            env=app_env,
+        ),
+        Service(
+            "worker",
+            [sys.executable, "-m", "app.worker"],
+            http_ok(f"http://{loop}:{ports.worker}/metrics"),
+            f"http://{loop}:{ports.worker}/metrics",
+            env=app_env,
+        ),
+        Service(
+            "prometheus",
+            [
+                "prometheus",
+                f"--config.file={data_dir / 'prometheus' / 'prometheus.yml'}",
+                f"--storage.tsdb.path={data_dir / 'prometheus' / 'data'}",
+                f"--web.listen-address={loop}:{ports.prometheus}",
+            ],
+            http_ok(f"http://{loop}:{ports.prometheus}/-/ready"),
+            f"http://{loop}:{ports.prometheus}/targets",
+        ),
+    ]
+
+
+def _system_env(extra: dict[str, str]) -> dict[str, str]:
+    # Debian's Python runs graphite: keep the venv's interpreter settings out.
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONHOME", "PYTHONPATH")}
+    return {**env, **extra}
+
+
+def _die_with_parent() -> None:
+    # If the runner is killed outright, its children must not outlive it.
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def start(service: Service, logs: Path) -> None:
+    log = open(logs / f"{service.name}.log", "ab")  # noqa: SIM115 - the child keeps it open
+    service.process = subprocess.Popen(
+        service.argv,
+        cwd=ROOT,
+        env=_system_env(service.env)
+        if service.name in ("carbon", "graphite-web")
+        else {**os.environ, **service.env},
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # Ctrl-C reaches the runner, which stops them in order
+        preexec_fn=_die_with_parent,
+    )
+    log.close()
+    deadline = time.monotonic() + START_TIMEOUT
+    while not service.ready():
+        if service.process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{service.name} did not start:\n{_tail(logs / f'{service.name}.log')}")
+        time.sleep(0.1)
+    # statsd says it is up before it binds: a second look catches a bind error.
+    time.sleep(0.1)
+    if service.process.poll() is not None:
+        raise RuntimeError(f"{service.name} exited right after start:\n{_tail(logs / f'{service.name}.log')}")
+
+
+def stop(started: list[Service]) -> None:
+    running = [service for service in reversed(started) if service.process is not None]
+    for service in running:
+        if service.process.poll() is None:
+            service.process.terminate()
+    for service in running:
+        try:
+            service.process.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            service.process.kill()
+            service.process.wait()
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+
+def _raise_stopped(signum, frame):
+    raise Stopped
+
+
+def run(ports: Ports, data_dir: Path, flush_seconds: int, scrape_interval: str | None) -> int:
+    """Start the stack, report its URLs, and supervise it until told to stop."""
+    check_ports_free(ports)
+    data_dir = data_dir.resolve()
+    graphite_env = prepare(ports, data_dir, flush_seconds, scrape_interval)
+    logs = data_dir / "logs"
+    started: list[Service] = []
+    signal.signal(signal.SIGINT, _raise_stopped)
+    signal.signal(signal.SIGTERM, _raise_stopped)
+    try:
+        for service in services(ports, data_dir, graphite_env):
+            started.append(service)
+            start(service, logs)
+            print(f"  {service.name:<13}{service.url}", flush=True)
+        print(f"{READY_LINE}: data in {data_dir}, logs in {logs}", flush=True)
+        print(
+            "Grafana does not run natively (no package for this machine): use `docker compose up` "
+            "for the dashboards; here, query Prometheus and Graphite directly.",
+            flush=True,
+        )
+        while True:
+            for service in started:
+                if service.process.poll() is not None:
+                    print(
+                        f"{service.name} exited with {service.process.returncode}; stopping the stack\n"
+                        f"{_tail(logs / f'{service.name}.log')}",
+                        file=sys.stderr,
+                    )
+                    return 1
+            time.sleep(0.5)
+    except Stopped:
+        return 0
+    except RuntimeError as error:
+        print(error, file=sys.stderr)
+        return 1
+    finally:
+        # A second Ctrl-C must not cut the shutdown short.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        stop(started)
+        print("native stack stopped", flush=True)

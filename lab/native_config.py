@@ -1,0 +1,154 @@
+"""Derive the native stack's configuration from the files the containers mount.
+
+One source of truth: each function reads the compose stack's file and swaps
+only what differs outside the compose network, namely host names, ports and
+directories (plus the two intervals tests shorten, kept consistent).
+"""
+
+import json
+import re
+from pathlib import Path
+
+import yaml
+
+from .settings import ROOT, Ports
+
+PROMETHEUS_YML = ROOT / "prometheus" / "prometheus.yml"
+STATSD_JS = ROOT / "graphite" / "statsd" / "udp.js"
+CARBON_CONF = ROOT / "graphite" / "carbon.conf"
+STORAGE_SCHEMAS = ROOT / "graphite" / "storage-schemas.conf"
+STORAGE_AGGREGATION = ROOT / "graphite" / "storage-aggregation.conf"
+
+LOOPBACK = "127.0.0.1"
+
+
+def compose_addresses(ports: Ports) -> dict[tuple[str, int], str]:
+    """Where each address of the compose network is reached natively."""
+    return {
+        ("localhost", 9090): f"{LOOPBACK}:{ports.prometheus}",
+        ("prometheus", 9090): f"{LOOPBACK}:{ports.prometheus}",
+        ("app", 5000): f"{LOOPBACK}:{ports.app}",
+        ("worker", 8000): f"{LOOPBACK}:{ports.worker}",
+    }
+
+
+def statsd_flush_seconds() -> int:
+    """StatsD's flush interval in the shared config (seconds)."""
+    return json.loads(STATSD_JS.read_text())["flushInterval"] // 1000
+
+
+def prometheus_config(ports: Ports, scrape_interval: str | None = None) -> dict:
+    """prometheus.yml with compose targets (static or DNS) turned into loopback targets."""
+    config = yaml.safe_load(PROMETHEUS_YML.read_text())
+    addresses = compose_addresses(ports)
+
+    def native(host: str, port: int) -> str:
+        try:
+            return addresses[(host, int(port))]
+        except KeyError:
+            raise ValueError(f"{PROMETHEUS_YML}: no native address for target {host}:{port}") from None
+
+    for job in config["scrape_configs"]:
+        targets = [
+            native(*target.rsplit(":", 1))
+            for static in job.pop("static_configs", [])
+            for target in static["targets"]
+        ]
+        targets += [
+            native(name, dns["port"]) for dns in job.pop("dns_sd_configs", []) for name in dns["names"]
+        ]
+        job["static_configs"] = [{"targets": targets}]
+        if scrape_interval:
+            job.pop("scrape_interval", None)
+    if scrape_interval:
+        config["global"]["scrape_interval"] = scrape_interval
+        config["global"]["evaluation_interval"] = scrape_interval
+    return config
+
+
+def statsd_config(ports: Ports, flush_seconds: int) -> dict:
+    """udp.js on loopback ports; admin interface on loopback too."""
+    config = json.loads(STATSD_JS.read_text())
+    config.update(
+        graphiteHost=LOOPBACK,
+        graphitePort=ports.carbon,
+        address=LOOPBACK,
+        port=ports.statsd,
+        mgmt_address=LOOPBACK,
+        mgmt_port=ports.statsd_admin,
+        flushInterval=flush_seconds * 1000,
+        automaticConfigReload=False,
+    )
+    for server in config.get("servers", []):
+        server.update(address=LOOPBACK, port=ports.statsd)
+    return config
+
+
+def carbon_config(ports: Ports, data_dir: Path) -> str:
+    """carbon.conf with loopback interfaces, our ports and directories under data_dir."""
+    replacements = {
+        "LINE_RECEIVER_PORT": ports.carbon,
+        "PICKLE_RECEIVER_PORT": ports.carbon_pickle,
+        "CACHE_QUERY_PORT": ports.carbon_query,
+    }
+    lines = []
+    for line in CARBON_CONF.read_text().splitlines():
+        key = line.split("=", 1)[0].strip()
+        if key.endswith("_INTERFACE"):
+            line = f"{key} = {LOOPBACK}"
+        elif key in replacements:
+            line = f"{key} = {replacements[key]}"
+        lines.append(line)
+        if line.strip() == "[cache]":
+            lines += [
+                f"STORAGE_DIR = {data_dir / 'graphite'}",
+                f"LOCAL_DATA_DIR = {whisper_dir(data_dir)}",
+                f"WHITELISTS_DIR = {data_dir / 'graphite' / 'lists'}",
+                f"CONF_DIR = {data_dir / 'carbon'}",
+                f"LOG_DIR = {data_dir / 'logs'}",
+                f"PID_DIR = {data_dir / 'run'}",
+            ]
+    return "\n".join(lines) + "\n"
+
+
+def storage_schemas(flush_seconds: int) -> str:
+    """The schemas, with the finest StatsD archive following the flush interval."""
+    shared = f"{statsd_flush_seconds()}s:"
+    return re.sub(
+        rf"^(retentions\s*=\s*){re.escape(shared)}",
+        rf"\g<1>{flush_seconds}s:",
+        STORAGE_SCHEMAS.read_text(),
+        flags=re.MULTILINE,
+    )
+
+
+def whisper_dir(data_dir: Path) -> Path:
+    return data_dir / "graphite" / "whisper"
+
+
+def graphite_web_settings(ports: Ports, data_dir: Path, secret_key: str) -> str:
+    """A graphite-web settings module for Debian's graphite-web (GRAPHITE_SETTINGS_MODULE).
+
+    graphite.settings imports it first and derives the rest from it, so all the
+    paths below land in data_dir, not in /var/lib/graphite.
+    """
+    storage = data_dir / "graphite"
+    database = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(storage / "graphite.db")}}
+    return f"""\
+# Written by `python -m lab native` for this data directory; rewritten at each start.
+SECRET_KEY = {secret_key!r}
+TIME_ZONE = "UTC"
+ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+STORAGE_DIR = {str(storage)!r}
+CONF_DIR = {str(storage)!r}
+WHISPER_DIR = {str(whisper_dir(data_dir))!r}
+STANDARD_DIRS = [WHISPER_DIR]
+INDEX_FILE = {str(storage / "index")!r}
+LOG_DIR = {str(data_dir / "logs")!r}
+LOG_ROTATION = False
+DATABASES = {database!r}
+# Points still in carbon's cache are merged into renders (carbon's CACHE_QUERY_PORT).
+CARBONLINK_HOSTS = ["{LOOPBACK}:{ports.carbon_query}:a"]
+CARBONLINK_TIMEOUT = 1.0
+DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
+"""

@@ -1,0 +1,73 @@
+"""The stack's addresses, from the environment and `.env` (as compose reads them).
+
+The app's own variables (app/config.py) are reused, not repeated; the rest are
+the ports of the backends. The native runner binds everything to 127.0.0.1.
+"""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.config import DEFAULTS as APP_DEFAULTS
+from app.config import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+STACK_DEFAULTS = {
+    "APP_PORT": APP_DEFAULTS["APP_PORT"],
+    "WORKER_PORT": APP_DEFAULTS["WORKER_PORT"],
+    "PROMETHEUS_PORT": 9090,
+    "GRAPHITE_PORT": 8080,
+    "STATSD_PORT": APP_DEFAULTS["STATSD_PORT"],
+    "STATSD_ADMIN_PORT": 8126,
+    "CARBON_PORT": 2003,
+    "CARBON_PICKLE_PORT": 2004,
+    "CARBON_QUERY_PORT": 7002,
+    "GRAFANA_PORT": 3000,
+}
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """Read `NAME=value` lines as compose does (comments and blanks skipped)."""
+    if not path.exists():
+        return {}
+    values = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            name, _, value = line.partition("=")
+            values[name.strip()] = value.strip().strip("'\"")
+    return values
+
+
+@dataclass(frozen=True)
+class Ports:
+    app: int
+    worker: int
+    prometheus: int
+    graphite: int
+    statsd: int
+    statsd_admin: int
+    carbon: int
+    carbon_pickle: int
+    carbon_query: int
+    grafana: int
+
+    @classmethod
+    def from_env(cls, environ=None, dotenv: Path = ROOT / ".env") -> "Ports":
+        """The environment wins over `.env`, which wins over the defaults."""
+        merged = {**read_dotenv(dotenv), **(os.environ if environ is None else environ)}
+        values = {}
+        for name, default in STACK_DEFAULTS.items():
+            raw = merged.get(name) or default
+            try:
+                port = int(raw)
+            except ValueError:
+                raise ConfigError(f"{name}={raw!r}: expected a port number") from None
+            if not 0 < port < 65536:
+                raise ConfigError(f"{name}={raw!r}: expected a port number from 1 to 65535")
+            values[name.removesuffix("_PORT").lower()] = port
+        return cls(**values)
+
+    def as_env(self) -> dict[str, str]:
+        return {f"{field.upper()}_PORT": str(port) for field, port in vars(self).items()}

@@ -1,0 +1,61 @@
+"""Fixtures shared by the unit tests: an app built by the factory, its client,
+and a UDP socket standing in for the StatsD daemon."""
+
+import os
+import tempfile
+
+# prometheus_client reads this when first imported, which is below (through the
+# app): the tests see the multiprocess mode the app runs in under gunicorn.
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="lab-tests-multiproc-")
+
+import pytest  # noqa: E402
+
+from app import create_app  # noqa: E402
+from app.config import DEFAULTS  # noqa: E402
+
+from .helpers import UdpListener  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch):
+    """Keep a developer's exported lab settings out of every test."""
+    for name in DEFAULTS:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def statsd_server():
+    with UdpListener() as listener:
+        yield listener
+
+
+@pytest.fixture
+def make_app():
+    """Build apps with create_app and release their StatsD sockets afterwards."""
+    built = []
+
+    def make(test_config=None):
+        built.append(create_app(test_config))
+        return built[-1]
+
+    yield make
+    for app in built:
+        app.extensions["lab.metrics"].close()
+
+
+@pytest.fixture
+def app(make_app, statsd_server):
+    return make_app(
+        {
+            "STATSD_HOST": "127.0.0.1",
+            "STATSD_PORT": statsd_server.port,
+            "DB_DELAY_MIN_SECONDS": 0.0,
+            "DB_DELAY_MAX_SECONDS": 0.005,
+            "TESTING": True,
+        }
+    )
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()

@@ -1,0 +1,116 @@
+"""Small tools the tests share: parse a scrape, listen like StatsD, find a port."""
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def samples(exposition: str) -> dict[tuple[str, frozenset], float]:
+    """Map (sample name, labels) to value for every sample of a scrape."""
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(exposition)
+        for sample in family.samples
+    }
+
+
+def value(scraped: dict, name: str, **labels) -> float:
+    """Return one sample's value; 0 when the series does not exist (yet)."""
+    return scraped.get((name, frozenset(labels.items())), 0.0)
+
+
+def series_of(scraped: dict, name: str) -> set[frozenset]:
+    """Return the label sets of every sample named `name`."""
+    return {labels for sample, labels in scraped if sample == name}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_http(url: str, timeout: float = 20.0, process=None) -> None:
+    """Wait until `url` answers 200; fail early if `process` died meanwhile."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{process.args} exited with {process.returncode} before {url} answered")
+        try:
+            if requests.get(url, timeout=1).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer 200 within {timeout} s")
+
+
+class UdpListener:
+    """A bound UDP socket on 127.0.0.1 that collects the datagrams sent to it."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.sock.close()
+
+    def datagrams(self, wait: float = 0.2) -> list[str]:
+        """Return what arrived, waiting up to `wait` s for stragglers."""
+        received = []
+        self.sock.settimeout(wait)
+        try:
+            while True:
+                received.append(self.sock.recv(65535).decode())
+        except TimeoutError:
+            return received
+
+    def stats(self, wait: float = 0.2) -> Counter:
+        """Count each StatsD line (`name:value|type`) that arrived."""
+        return Counter(line for datagram in self.datagrams(wait) for line in datagram.split("\n"))
+
+
+@contextlib.contextmanager
+def gunicorn(**env):
+    """Run the app under real gunicorn on a free port; yield its base URL."""
+    port = free_port()
+    with tempfile.TemporaryDirectory() as multiproc, tempfile.TemporaryFile() as log:
+        environment = {
+            **os.environ,
+            "APP_HOST": "127.0.0.1",
+            "APP_PORT": str(port),
+            "PROMETHEUS_MULTIPROC_DIR": multiproc,
+            **env,
+        }
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "--config", "app/gunicorn.conf.py"],
+            cwd=ROOT,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_for_http(f"http://127.0.0.1:{port}/healthz", process=process)
+            yield f"http://127.0.0.1:{port}"
+        except BaseException:
+            log.seek(0)
+            print(log.read().decode(errors="replace")[-5000:])
+            raise
+        finally:
+            process.terminate()
+            process.wait(timeout=30)

@@ -1,0 +1,125 @@
+"""StatsD pushes: the exact datagrams, one per request, gauges as deltas."""
+
+from app.push import Counter
+
+from .helpers import UdpListener
+
+
+def test_one_datagram_per_request_with_counter_and_timer(client, statsd_server):
+    client.get("/")
+    (datagram,) = statsd_server.datagrams()
+    counter, timer = datagram.split("\n")
+    assert counter == "lab.app.http.requests.index.GET.200:1|c"
+    assert timer.startswith("lab.app.http.latency.index.GET:") and timer.endswith("|ms")
+
+
+def test_database_sends_its_query_timer_in_the_same_datagram(client, statsd_server):
+    client.get("/database/")
+    (datagram,) = statsd_server.datagrams()
+    names = [line.split(":")[0] for line in datagram.split("\n")]
+    assert names == [
+        "lab.app.db.query.select",
+        "lab.app.http.requests.database.GET.200",
+        "lab.app.http.latency.database.GET",
+    ]
+
+
+def test_names_use_the_endpoint_the_normalised_method_and_the_status(app, statsd_server):
+    app.testing = False
+    client = app.test_client()
+    client.get("/nope")
+    client.post("/")
+    client.open("/", method="BREW")
+    client.get("/error/")
+    stats = statsd_server.stats()
+    for name in (
+        "lab.app.http.requests.unmatched.GET.404:1|c",
+        "lab.app.http.requests.index.POST.405:1|c",
+        "lab.app.http.requests.index.other.405:1|c",
+        "lab.app.http.requests.error.GET.500:1|c",
+    ):
+        assert stats[name] == 1, name
+    assert len(statsd_server.datagrams(wait=0.05)) == 0  # nothing else came
+
+
+def test_prefix_comes_from_statsd_prefix(make_app, statsd_server, monkeypatch):
+    monkeypatch.setenv("STATSD_PREFIX", "shop.web")
+    app = make_app({"STATSD_HOST": "127.0.0.1", "STATSD_PORT": statsd_server.port})
+    app.test_client().get("/")
+    assert "shop.web.http.requests.index.GET.200:1|c" in statsd_server.stats()
+
+
+def test_in_flight_gauge_is_pushed_as_deltas(app, statsd_server):
+    push = app.extensions["lab.metrics"].push
+    first, second = {}, {}
+    push.request_started(first)
+    push.request_started(second)
+    push.push_in_flight()
+    push.request_finished(first, "GET", "index", 200, 0.001)
+    push.push_in_flight()
+    push.push_in_flight()  # no change since the last push: nothing is sent
+    push.request_finished(second, "GET", "index", 200, 0.001)
+    push.push_in_flight()
+    gauges = [line for datagram in statsd_server.datagrams() for line in datagram.split("\n") if "|g" in line]
+    assert gauges == [
+        "lab.app.http.in_flight:+2|g",
+        "lab.app.http.in_flight:-1|g",
+        "lab.app.http.in_flight:-1|g",
+    ]
+
+
+def test_a_stopping_worker_takes_its_share_out_of_the_gauge(app, statsd_server):
+    push = app.extensions["lab.metrics"].push
+    push.request_started({})
+    push.push_in_flight()
+    app.extensions["lab.metrics"].worker_stopping()
+    gauges = [line for line in statsd_server.stats() if "|g" in line]
+    assert gauges == ["lab.app.http.in_flight:+1|g", "lab.app.http.in_flight:-1|g"]
+
+
+def test_app_serves_when_the_statsd_host_does_not_resolve(make_app, caplog):
+    app = make_app({"STATSD_HOST": "statsd.invalid", "STATSD_PORT": 8125})
+    assert "statsd.invalid:8125 unavailable" in caplog.text
+    client = app.test_client()
+    assert client.get("/").status_code == 200
+    assert client.get("/nope").status_code == 404
+
+
+def test_app_serves_when_nothing_listens_on_the_statsd_port(make_app):
+    with UdpListener() as closed:
+        port = closed.port
+    app = make_app({"STATSD_HOST": "127.0.0.1", "STATSD_PORT": port})
+    client = app.test_client()
+    assert [client.get("/").status_code for _ in range(5)] == [200] * 5
+
+
+def test_pushes_start_once_the_host_resolves(make_app, statsd_server):
+    app = make_app({"STATSD_HOST": "statsd.invalid", "STATSD_PORT": statsd_server.port})
+    push = app.extensions["lab.metrics"].push
+    push._address = ("127.0.0.1", statsd_server.port)  # the name now resolves
+    push._reresolve()
+    app.test_client().get("/")
+    assert statsd_server.stats()["lab.app.http.requests.index.GET.200:1|c"] == 1
+
+
+def test_the_posts_counter_helper_pushes_prefix_and_name(app, statsd_server):
+    with app.app_context():
+        counter = Counter("app.views")
+        counter += 1
+        counter += 2
+    assert isinstance(counter, Counter)  # the post's version turned it into None
+    assert statsd_server.datagrams() == ["lab.app.app.views:1|c", "lab.app.app.views:2|c"]
+
+
+def test_the_posts_counter_joins_the_request_datagram(app, statsd_server):
+    with app.test_request_context("/"):
+        app.preprocess_request()
+        push = app.extensions["lab.metrics"].push
+        from flask import request
+
+        push.request_started(request.environ)
+        counter = Counter("visits")
+        counter += 1
+        push.request_finished(request.environ, "GET", "index", 200, 0.002)
+    (datagram,) = statsd_server.datagrams()
+    assert datagram.split("\n")[0] == "lab.app.visits:1|c"

@@ -73,6 +73,9 @@ class Metrics:
 
 
 ROUTE_KEY = "lab.route"
+# A scrape is answered while it reads the in-flight gauge: counted there, it
+# would keep the gauge at 1 or more forever. It is counted everywhere else.
+SCRAPE_PATHS = frozenset({"/metrics", "/metrics/"})
 
 
 def _remember_route(exc):
@@ -95,10 +98,11 @@ class _RequestTimer:
             status = int(status_line[:3])
             return start_response(status_line, headers, exc_info)
 
+        in_flight = environ.get("PATH_INFO") not in SCRAPE_PATHS
         if self.pull is not None:
-            self.pull.request_started()
+            self.pull.request_started(in_flight)
         if self.push is not None:
-            self.push.request_started(environ)
+            self.push.request_started(environ, in_flight)
         started = perf_counter()
         try:
             return self.wsgi_app(environ, capture_status)
@@ -107,6 +111,6 @@ class _RequestTimer:
             method = method_label(environ.get("REQUEST_METHOD", ""))
             route = environ.get(ROUTE_KEY, UNMATCHED_ROUTE)
             if self.pull is not None:
-                self.pull.request_finished(method, route, status, seconds)
+                self.pull.request_finished(method, route, status, seconds, in_flight)
             if self.push is not None:
-                self.push.request_finished(environ, method, route.endpoint, status, seconds)
+                self.push.request_finished(environ, method, route.endpoint, status, seconds, in_flight)

@@ -66,10 +66,11 @@ class PullRecorder:
     def worker_started(self, threads: int) -> None:
         HTTP_CAPACITY.set(threads)
 
-    def request_started(self) -> None:
-        HTTP_IN_FLIGHT.inc()
+    def request_started(self, in_flight: bool = True) -> None:
+        if in_flight:
+            HTTP_IN_FLIGHT.inc()
 
-    def request_finished(self, method, route, status: int, seconds: float) -> None:
+    def request_finished(self, method, route, status: int, seconds: float, in_flight: bool = True) -> None:
         # labels() validates and locks on every call; the children are few
         # (routes x methods x statuses), so look each up once per process.
         key = (method, route.template, status)
@@ -81,7 +82,8 @@ class PullRecorder:
         if histogram is None:
             histogram = self._durations[key[:2]] = HTTP_REQUEST_DURATION.labels(*key[:2])
         histogram.observe(seconds)
-        HTTP_IN_FLIGHT.dec()
+        if in_flight:
+            HTTP_IN_FLIGHT.dec()
 
     def db_query(self, operation: str, seconds: float) -> None:
         DB_QUERY_DURATION.labels(operation).observe(seconds)

@@ -102,18 +102,20 @@ class PushRecorder:
             self._in_flight = 0
         self.push_in_flight()
 
-    def request_started(self, environ: dict) -> None:
+    def request_started(self, environ: dict, in_flight: bool = True) -> None:
         self._ensure_reporter()
-        with self._lock:
-            self._in_flight += 1
+        if in_flight:
+            with self._lock:
+                self._in_flight += 1
         if self.client is not None:
             environ[PIPELINE_KEY] = self.client.pipeline()
 
     def request_finished(
-        self, environ: dict, method: str, endpoint: str, status: int, seconds: float
+        self, environ: dict, method: str, endpoint: str, status: int, seconds: float, in_flight: bool = True
     ) -> None:
-        with self._lock:
-            self._in_flight -= 1
+        if in_flight:
+            with self._lock:
+                self._in_flight -= 1
         pipe = environ.get(PIPELINE_KEY)
         if pipe is None:
             return

@@ -91,9 +91,10 @@ def test_the_posts_counter_counts_index_visits(client):
     assert value(after, "requests_total", endpoint="/") - value(before, "requests_total", endpoint="/") == 2
 
 
-def test_in_flight_counts_the_request_being_answered(client):
-    # The scrape itself is in flight while it is answered.
-    assert value(scrape(client), "http_requests_in_flight") == 1
+def test_in_flight_is_zero_when_idle_and_leaves_the_scrape_out(client):
+    client.get("/")
+    # The scrape does not count itself, or the gauge could never read 0.
+    assert value(scrape(client), "http_requests_in_flight") == 0
 
 
 def test_metrics_off_records_nothing(make_app, statsd_server):

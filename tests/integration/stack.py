@@ -1,0 +1,208 @@
+"""A running stack, reached through URLs only: native (default) or compose.
+
+The tests below do not know which one they talk to.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from lab.native import READY_LINE
+from lab.settings import STACK_DEFAULTS
+
+from ..helpers import ROOT, free_port
+
+# What the test stack shortens (whisper's finest archive follows the flush).
+FLUSH_SECONDS = 1
+SCRAPE_INTERVAL = "1s"
+APP_TEST_ENV = {
+    "DB_DELAY_MIN_SECONDS": "0.2",
+    "DB_DELAY_MAX_SECONDS": "0.4",
+    "STATSD_GAUGE_INTERVAL": "0.1",
+    "GUNICORN_WORKERS": "3",
+}
+
+
+@dataclass
+class Stack:
+    app: str
+    prometheus: str
+    graphite: str
+    worker: str
+    flush_seconds: float
+    scrape_seconds: float
+    started_at: float
+
+    def promql(self, query: str) -> float:
+        """The value of a PromQL expression that sums to one number (0 when empty)."""
+        response = requests.get(f"{self.prometheus}/api/v1/query", params={"query": query}, timeout=10)
+        response.raise_for_status()
+        result = response.json()["data"]["result"]
+        return float(result[0]["value"][1]) if result else 0.0
+
+    def graphite_sum(self, target: str) -> float:
+        """The sum of every point of `target` since the stack started."""
+        response = requests.get(
+            f"{self.graphite}/render",
+            params={"target": target, "from": int(self.started_at) - 60, "until": "now", "format": "json"},
+            timeout=10,
+        )
+        response.raise_for_status()
+        return sum(
+            point for series in response.json() for point, _ in series["datapoints"] if point is not None
+        )
+
+    def graphite_last(self, target: str) -> float | None:
+        """The latest non-empty point of `target`, or None when it has none."""
+        response = requests.get(
+            f"{self.graphite}/render",
+            params={"target": target, "from": "-2min", "until": "now", "format": "json"},
+            timeout=10,
+        )
+        response.raise_for_status()
+        points = [
+            point for series in response.json() for point, _ in series["datapoints"] if point is not None
+        ]
+        return points[-1] if points else None
+
+    def settle_seconds(self) -> float:
+        """How long until what was sent is visible in both backends."""
+        return max(self.flush_seconds, self.scrape_seconds) + 1.5
+
+
+def wait_until(read, expected, timeout: float, what: str):
+    """Poll `read()` until it returns `expected`; fail naming the last value seen."""
+    deadline = time.monotonic() + timeout
+    while True:
+        seen = read()
+        if seen == expected or time.monotonic() > deadline:
+            assert seen == expected, f"{what}: expected {expected}, backend says {seen}"
+            return
+        time.sleep(0.25)
+
+
+def settled(read, stack: Stack, timeout: float = 60):
+    """Read totals once they have stopped moving (earlier traffic fully flushed)."""
+    deadline = time.monotonic() + timeout
+    last = read()
+    while time.monotonic() < deadline:
+        time.sleep(stack.settle_seconds())
+        current = read()
+        if current == last:
+            return current
+        last = current
+    raise AssertionError(f"a total kept moving for {timeout} s: is something else sending traffic?")
+
+
+def native_stack():
+    """Start `python -m lab native` on free ports in a temporary data dir."""
+    ports = {name: str(free_port()) for name in STACK_DEFAULTS}
+    data_dir = tempfile.mkdtemp(prefix="lab-native-")
+    env = {**os.environ, **ports, **APP_TEST_ENV}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "lab",
+            "native",
+            "--data-dir",
+            data_dir,
+            "--flush-interval",
+            str(FLUSH_SECONDS),
+            "--scrape-interval",
+            SCRAPE_INTERVAL,
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output = []
+    ready = threading.Event()
+
+    def read_output():
+        for line in process.stdout:
+            output.append(line)
+            if line.startswith(READY_LINE):
+                ready.set()
+
+    reader = threading.Thread(target=read_output, daemon=True)
+    reader.start()
+    started_at = time.time()
+    if not ready.wait(timeout=120):
+        process.terminate()
+        process.wait(timeout=60)
+        reader.join(timeout=10)
+        process.stdout.close()
+        raise RuntimeError("the native stack did not become ready:\n" + "".join(output))
+    loop = "http://127.0.0.1"
+    try:
+        yield Stack(
+            app=f"{loop}:{ports['APP_PORT']}",
+            prometheus=f"{loop}:{ports['PROMETHEUS_PORT']}",
+            graphite=f"{loop}:{ports['GRAPHITE_PORT']}",
+            worker=f"{loop}:{ports['WORKER_PORT']}",
+            flush_seconds=FLUSH_SECONDS,
+            scrape_seconds=float(SCRAPE_INTERVAL.rstrip("s")),
+            started_at=started_at,
+        )
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+        reader.join(timeout=10)
+        process.stdout.close()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def compose_stack():
+    """Start the compose stack (no loadgen: tests count exact traffic) with testcontainers."""
+    from testcontainers.compose import DockerCompose
+
+    compose = DockerCompose(
+        ROOT,
+        compose_file_name="docker-compose.yml",
+        build=True,
+        wait=True,
+        env_file=str(ROOT / ".env") if (ROOT / ".env").exists() else None,
+        services=["app", "worker", "prometheus", "graphite"],
+    )
+    started_at = time.time()
+    with compose:
+
+        def url(service, port):
+            host, published = compose.get_service_host_and_port(service, port)
+            return f"http://{host}:{published}"
+
+        yield Stack(
+            app=url("app", 5000),
+            prometheus=url("prometheus", 9090),
+            graphite=url("graphite", 8080),
+            worker=url("worker", 8000),
+            flush_seconds=10,
+            scrape_seconds=5,
+            started_at=started_at,
+        )
+
+
+def docker_engine_reachable() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    return subprocess.run(["docker", "info"], capture_output=True).returncode == 0
+
+
+def compose_secrets_missing() -> list[str]:
+    from lab.dotenv import SECRETS
+    from lab.settings import read_dotenv
+
+    values = {**read_dotenv(Path(ROOT / ".env")), **os.environ}
+    return [name for name in SECRETS if not values.get(name)]

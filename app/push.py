@@ -63,7 +63,7 @@ class PushRecorder:
     def _report_forever(self) -> None:
         next_resolve = time.monotonic() + self._resolve_interval
         while not self._closed.wait(self._gauge_interval):
-            if self.client is None or time.monotonic() >= next_resolve:
+            if time.monotonic() >= next_resolve:
                 self._reresolve()
                 next_resolve = time.monotonic() + self._resolve_interval
             self.push_in_flight()

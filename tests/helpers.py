@@ -14,6 +14,9 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parent.parent
+# A host name that never resolves. The space makes the C resolver refuse it on
+# the spot, so the tests send no DNS query off this machine.
+UNRESOLVABLE = "statsd host.invalid"
 
 
 def samples(exposition: str) -> dict[tuple[str, frozenset], float]:
@@ -113,4 +116,9 @@ def gunicorn(**env):
             raise
         finally:
             process.terminate()
-            process.wait(timeout=30)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+                raise

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 import requests
 
-from .helpers import UdpListener, gunicorn, samples, series_of, value
+from .helpers import UNRESOLVABLE, UdpListener, gunicorn, samples, series_of, value
 
 FAST_DB = {"DB_DELAY_MIN_SECONDS": "0", "DB_DELAY_MAX_SECONDS": "0.01"}
 
@@ -95,7 +95,7 @@ def test_exposition_passes_promtool_check_metrics(three_workers):
 
 
 def test_app_serves_under_gunicorn_with_an_unresolvable_statsd_host():
-    with gunicorn(GUNICORN_WORKERS="2", STATSD_HOST="statsd.invalid", **FAST_DB) as url:
+    with gunicorn(GUNICORN_WORKERS="2", STATSD_HOST=UNRESOLVABLE, **FAST_DB) as url:
         assert [requests.get(url + "/").status_code for _ in range(10)] == [200] * 10
         scraped = samples(requests.get(url + "/metrics").text)
         assert value(scraped, "http_requests_total", method="GET", route="/", status="200") == 10

@@ -2,7 +2,7 @@
 
 from app.push import Counter
 
-from .helpers import UdpListener
+from .helpers import UNRESOLVABLE, UdpListener
 
 
 def test_one_datagram_per_request_with_counter_and_timer(client, statsd_server):
@@ -78,8 +78,8 @@ def test_a_stopping_worker_takes_its_share_out_of_the_gauge(app, statsd_server):
 
 
 def test_app_serves_when_the_statsd_host_does_not_resolve(make_app, caplog):
-    app = make_app({"STATSD_HOST": "statsd.invalid", "STATSD_PORT": 8125})
-    assert "statsd.invalid:8125 unavailable" in caplog.text
+    app = make_app({"STATSD_HOST": UNRESOLVABLE, "STATSD_PORT": 8125})
+    assert f"{UNRESOLVABLE}:8125 unavailable" in caplog.text
     client = app.test_client()
     assert client.get("/").status_code == 200
     assert client.get("/nope").status_code == 404
@@ -94,7 +94,7 @@ def test_app_serves_when_nothing_listens_on_the_statsd_port(make_app):
 
 
 def test_pushes_start_once_the_host_resolves(make_app, statsd_server):
-    app = make_app({"STATSD_HOST": "statsd.invalid", "STATSD_PORT": statsd_server.port})
+    app = make_app({"STATSD_HOST": UNRESOLVABLE, "STATSD_PORT": statsd_server.port})
     push = app.extensions["lab.metrics"].push
     push._address = ("127.0.0.1", statsd_server.port)  # the name now resolves
     push._reresolve()

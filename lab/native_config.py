@@ -60,6 +60,9 @@ def prometheus_config(ports: Ports, scrape_interval: str | None = None) -> dict:
         job["static_configs"] = [{"targets": targets}]
         if scrape_interval:
             job.pop("scrape_interval", None)
+    # Relative rule paths resolve against the config file, which natively is
+    # written elsewhere: point them at the shared prometheus/ directory.
+    config["rule_files"] = [str(PROMETHEUS_YML.parent / path) for path in config.get("rule_files", [])]
     if scrape_interval:
         config["global"]["scrape_interval"] = scrape_interval
         config["global"]["evaluation_interval"] = scrape_interval

@@ -102,66 +102,77 @@ def settled(read, stack: Stack, timeout: float = 60):
     raise AssertionError(f"a total kept moving for {timeout} s: is something else sending traffic?")
 
 
-def native_stack():
-    """Start `python -m lab native` on free ports in a temporary data dir."""
-    ports = {name: str(free_port()) for name in STACK_DEFAULTS}
-    data_dir = tempfile.mkdtemp(prefix="lab-native-")
-    env = {**os.environ, **ports, **APP_TEST_ENV}
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "lab",
-            "native",
-            "--data-dir",
-            data_dir,
-            "--flush-interval",
-            str(FLUSH_SECONDS),
-            "--scrape-interval",
-            SCRAPE_INTERVAL,
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    output = []
-    ready = threading.Event()
+class NativeRunner:
+    """`python -m lab native` on free ports in a temporary data dir, as a process."""
 
-    def read_output():
-        for line in process.stdout:
-            output.append(line)
+    def __init__(self):
+        self.ports = {name: str(free_port()) for name in STACK_DEFAULTS}
+        self.data_dir = tempfile.mkdtemp(prefix="lab-native-")
+        self.output: list[str] = []
+        self._ready = threading.Event()
+
+    def start(self) -> None:
+        env = {**os.environ, **self.ports, **APP_TEST_ENV}
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        argv = [sys.executable, "-m", "lab", "native", "--data-dir", self.data_dir]
+        argv += ["--flush-interval", str(FLUSH_SECONDS), "--scrape-interval", SCRAPE_INTERVAL]
+        self.process = subprocess.Popen(
+            argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        self._reader = threading.Thread(target=self._read_output, daemon=True)
+        self._reader.start()
+        if not self._ready.wait(timeout=120):
+            self.stop()
+            raise RuntimeError("the native stack did not become ready:\n" + "".join(self.output))
+
+    def _read_output(self) -> None:
+        for line in self.process.stdout:
+            self.output.append(line)
             if line.startswith(READY_LINE):
-                ready.set()
+                self._ready.set()
 
-    reader = threading.Thread(target=read_output, daemon=True)
-    reader.start()
-    started_at = time.time()
-    if not ready.wait(timeout=120):
-        process.terminate()
-        process.wait(timeout=60)
-        reader.join(timeout=10)
-        process.stdout.close()
-        raise RuntimeError("the native stack did not become ready:\n" + "".join(output))
-    loop = "http://127.0.0.1"
-    try:
-        yield Stack(
-            app=f"{loop}:{ports['APP_PORT']}",
-            prometheus=f"{loop}:{ports['PROMETHEUS_PORT']}",
-            graphite=f"{loop}:{ports['GRAPHITE_PORT']}",
-            worker=f"{loop}:{ports['WORKER_PORT']}",
+    def children(self) -> list[int]:
+        """The pids of the services the runner started."""
+        path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        return [int(pid) for pid in path.read_text().split()] if path.exists() else []
+
+    def wait(self, timeout: float = 60) -> int:
+        code = self.process.wait(timeout=timeout)
+        self._reader.join(timeout=10)
+        self.process.stdout.close()
+        return code
+
+    def stop(self) -> int:
+        self.process.terminate()
+        return self.wait()
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def stack(self) -> Stack:
+        loop = "http://127.0.0.1"
+        return Stack(
+            app=f"{loop}:{self.ports['APP_PORT']}",
+            prometheus=f"{loop}:{self.ports['PROMETHEUS_PORT']}",
+            graphite=f"{loop}:{self.ports['GRAPHITE_PORT']}",
+            worker=f"{loop}:{self.ports['WORKER_PORT']}",
             flush_seconds=FLUSH_SECONDS,
             scrape_seconds=float(SCRAPE_INTERVAL.rstrip("s")),
-            started_at=started_at,
+            started_at=time.time(),
         )
+
+
+def native_stack():
+    """Yield a native stack for the session; stop it and remove its data after."""
+    runner = NativeRunner()
+    try:
+        runner.start()
+        yield runner.stack()
+        runner.stop()
     finally:
-        process.terminate()
-        process.wait(timeout=60)
-        reader.join(timeout=10)
-        process.stdout.close()
-        shutil.rmtree(data_dir, ignore_errors=True)
+        if runner.process.poll() is None:
+            runner.stop()
+        runner.cleanup()
 
 
 def compose_stack():

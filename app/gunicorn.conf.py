@@ -57,7 +57,7 @@ def _metrics(worker):
 
 
 def child_exit(server, worker):
-    """Drop the dead worker's live gauges (in flight, capacity) from the sums."""
-    from prometheus_client import multiprocess
+    """Fold the dead worker's counts into the archive; drop its live gauges."""
+    from app import multiproc
 
-    multiprocess.mark_process_dead(worker.pid)
+    multiproc.archive_dead_process(worker.pid, os.environ["PROMETHEUS_MULTIPROC_DIR"])

@@ -9,6 +9,7 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import NamedTuple
 
 import requests
 from prometheus_client.parser import text_string_to_metric_families
@@ -88,9 +89,22 @@ class UdpListener:
         return Counter(line for datagram in self.datagrams(wait) for line in datagram.split("\n"))
 
 
+class Gunicorn(NamedTuple):
+    url: str
+    process: subprocess.Popen
+    multiproc_dir: Path
+
+    def worker_pids(self) -> list[int]:
+        path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        return [int(pid) for pid in path.read_text().split()]
+
+    def scrape(self) -> dict:
+        return samples(requests.get(self.url + "/metrics", timeout=10).text)
+
+
 @contextlib.contextmanager
 def gunicorn(**env):
-    """Run the app under real gunicorn on a free port; yield its base URL."""
+    """Run the app under real gunicorn on a free port, in its own multiprocess dir."""
     port = free_port()
     with tempfile.TemporaryDirectory() as multiproc, tempfile.TemporaryFile() as log:
         environment = {
@@ -109,7 +123,7 @@ def gunicorn(**env):
         )
         try:
             wait_for_http(f"http://127.0.0.1:{port}/healthz", process=process)
-            yield f"http://127.0.0.1:{port}"
+            yield Gunicorn(f"http://127.0.0.1:{port}", process, Path(environment["PROMETHEUS_MULTIPROC_DIR"]))
         except BaseException:
             log.seek(0)
             print(log.read().decode(errors="replace")[-5000:])

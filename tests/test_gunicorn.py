@@ -22,8 +22,8 @@ def statsd():
 def three_workers(statsd):
     with gunicorn(
         GUNICORN_WORKERS="3", STATSD_HOST="127.0.0.1", STATSD_PORT=str(statsd.port), **FAST_DB
-    ) as url:
-        yield url
+    ) as server:
+        yield server.url
 
 
 def test_one_scrape_sums_every_worker(three_workers, statsd):
@@ -95,7 +95,8 @@ def test_exposition_passes_promtool_check_metrics(three_workers):
 
 
 def test_app_serves_under_gunicorn_with_an_unresolvable_statsd_host():
-    with gunicorn(GUNICORN_WORKERS="2", STATSD_HOST=UNRESOLVABLE, **FAST_DB) as url:
+    with gunicorn(GUNICORN_WORKERS="2", STATSD_HOST=UNRESOLVABLE, **FAST_DB) as server:
+        url = server.url
         assert [requests.get(url + "/").status_code for _ in range(10)] == [200] * 10
         scraped = samples(requests.get(url + "/metrics").text)
         assert value(scraped, "http_requests_total", method="GET", route="/", status="200") == 10

@@ -88,6 +88,8 @@ def check_ports_free(ports: Ports) -> None:
             continue
         kind = socket.SOCK_DGRAM if name == "STATSD_PORT" else socket.SOCK_STREAM
         with socket.socket(socket.AF_INET, kind) as sock:
+            # As the servers bind: a port with connections in TIME_WAIT is free.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind((cfg.LOOPBACK, int(port)))
             except OSError:

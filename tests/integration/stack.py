@@ -105,9 +105,9 @@ def settled(read, stack: Stack, timeout: float = 60):
 class NativeRunner:
     """`python -m lab native` on free ports in a temporary data dir, as a process."""
 
-    def __init__(self):
-        self.ports = {name: str(free_port()) for name in STACK_DEFAULTS}
-        self.data_dir = tempfile.mkdtemp(prefix="lab-native-")
+    def __init__(self, ports: dict[str, str] | None = None, data_dir: str | None = None):
+        self.ports = ports or {name: str(free_port()) for name in STACK_DEFAULTS}
+        self.data_dir = data_dir or tempfile.mkdtemp(prefix="lab-native-")
         self.output: list[str] = []
         self._ready = threading.Event()
 
@@ -121,7 +121,11 @@ class NativeRunner:
         )
         self._reader = threading.Thread(target=self._read_output, daemon=True)
         self._reader.start()
-        if not self._ready.wait(timeout=120):
+        deadline = time.monotonic() + 120
+        while not self._ready.wait(timeout=0.2):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                break
+        if not self._ready.is_set():
             self.stop()
             raise RuntimeError("the native stack did not become ready:\n" + "".join(self.output))
 

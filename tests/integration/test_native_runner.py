@@ -1,4 +1,5 @@
-"""`make native` stops every process it started: on Ctrl-C, and when one dies."""
+"""`make native` stops every process it started (on Ctrl-C, and when one dies),
+and keeps its data across a restart."""
 
 import os
 import signal
@@ -6,7 +7,9 @@ import socket
 import time
 from pathlib import Path
 
-from .stack import NativeRunner
+import requests
+
+from .stack import NativeRunner, wait_until
 
 TCP_PORTS = (
     "APP_PORT",
@@ -76,3 +79,30 @@ def test_one_service_dying_stops_the_stack():
         if runner.process.poll() is None:
             runner.stop()
         runner.cleanup()
+
+
+def test_data_from_before_a_restart_is_still_there():
+    first = NativeRunner()
+    second = NativeRunner(first.ports, first.data_dir)  # same ports, same data directory
+    series = 'sum(max_over_time(http_requests_total{method="GET",route="/",status="200"}[1h]))'
+    target = "stats_counts.lab.app.http.requests.index.GET.200"
+    try:
+        first.start()
+        stack = first.stack()
+        for _ in range(17):
+            requests.get(stack.app + "/", timeout=10)
+        timeout = 10 * stack.settle_seconds()
+        wait_until(lambda: stack.promql(series), 17.0, timeout, "Prometheus before the restart")
+        wait_until(lambda: stack.graphite_sum(target), 17.0, timeout, "Graphite before the restart")
+        assert first.stop() == 0
+
+        second.start()
+        stack = second.stack()
+        stack.started_at -= 3600  # Graphite: sum from well before the first start
+        assert stack.promql(series) == 17
+        assert stack.graphite_sum(target) == 17
+    finally:
+        for runner in (first, second):
+            if getattr(runner, "process", None) is not None and runner.process.poll() is None:
+                runner.stop()
+        first.cleanup()

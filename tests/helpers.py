@@ -63,9 +63,9 @@ def wait_for_http(url: str, timeout: float = 20.0, process=None) -> None:
 class UdpListener:
     """A bound UDP socket on 127.0.0.1 that collects the datagrams sent to it."""
 
-    def __init__(self):
+    def __init__(self, port: int = 0):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind(("127.0.0.1", port))
         self.port = self.sock.getsockname()[1]
 
     def __enter__(self):

@@ -123,3 +123,14 @@ def test_the_posts_counter_joins_the_request_datagram(app, statsd_server):
         push.request_finished(request.environ, "GET", "index", 200, 0.002)
     (datagram,) = statsd_server.datagrams()
     assert datagram.split("\n")[0] == "lab.app.visits:1|c"
+
+
+def test_pushes_resume_by_themselves_when_statsd_comes_back(make_app):
+    with UdpListener() as statsd:
+        port = statsd.port
+    app = make_app({"STATSD_HOST": "127.0.0.1", "STATSD_PORT": port})
+    client = app.test_client()
+    assert [client.get("/").status_code for _ in range(3)] == [200] * 3  # StatsD down
+    with UdpListener(port) as statsd:  # back, on the same address
+        client.get("/")
+        assert statsd.stats()["lab.app.http.requests.index.GET.200:1|c"] == 1

@@ -1,0 +1,120 @@
+"""Every query of every dashboard returns data from the live backends, as Grafana would
+ask for it; and the live Prometheus loads every rule, healthy.
+
+Grafana itself is not needed: its template variables are substituted here (the
+`All` value of each variable, `$__rate_interval` a few scrapes long).
+"""
+
+import json
+import math
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+import yaml
+
+from ..helpers import ROOT
+
+DASHBOARDS = sorted((ROOT / "grafana" / "dashboards").glob("*.json"))
+RULES = sorted((ROOT / "prometheus" / "rules").glob("*.yml"))
+# Enough for every panel: fast and slow routes, a 404 and a 500.
+TRAFFIC = {"/": (200, 10), "/database/": (200, 6), "/no/such/page": (404, 3), "/error/": (500, 2)}
+
+
+def panel_targets():
+    for path in DASHBOARDS:
+        board = json.loads(path.read_text())
+        variables = {v["name"]: v["allValue"] for v in board["templating"]["list"]}
+        for panel in board["panels"]:
+            for target in panel.get("targets", []):
+                yield pytest.param(
+                    board["title"],
+                    panel["title"],
+                    target,
+                    variables,
+                    id=f"{board['uid']}/{panel['id']}{target['refId']}",
+                )
+
+
+def send_traffic(stack) -> None:
+    """The known traffic; /database/ concurrently, so that requests are in flight."""
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        for path, (status, count) in TRAFFIC.items():
+            answers = pool.map(lambda p: requests.get(stack.app + p, timeout=10), [path] * count)
+            assert [answer.status_code for answer in answers] == [status] * count, path
+
+
+@pytest.fixture(scope="module")
+def traffic(stack) -> float:
+    """Send the traffic twice, a scrape apart; return when it started.
+
+    rate() sees no increase in a series' first sample: a series born with all of
+    its traffic would give a rate of 0 (and histogram_quantile NaN). So the first
+    round creates every series, and the second one, once Prometheus has scraped
+    the first, is the increase the panels show.
+    """
+    started = time.time()
+    send_traffic(stack)
+    seen = 'sum(http_requests_total{route="/database/"})'
+    deadline = time.monotonic() + 20 * stack.settle_seconds()
+    while stack.promql(seen) < TRAFFIC["/database/"][1]:
+        assert time.monotonic() < deadline, f"Prometheus never saw the first round: {seen}"
+        time.sleep(stack.scrape_seconds / 2)
+    send_traffic(stack)
+    return started
+
+
+def substitute(query: str, variables: dict, rate_interval: str) -> str:
+    values = {**variables, "__rate_interval": rate_interval}
+    return re.sub(r"\$\{?(\w+)\}?", lambda match: values[match.group(1)], query)
+
+
+def prometheus_points(stack, query: str, since: float) -> list[float]:
+    params = {"query": query, "start": since, "end": time.time(), "step": stack.scrape_seconds}
+    response = requests.get(f"{stack.prometheus}/api/v1/query_range", params=params, timeout=10)
+    assert response.status_code == 200, f"{query}: {response.text}"
+    values = [float(v) for series in response.json()["data"]["result"] for _, v in series["values"]]
+    return [v for v in values if math.isfinite(v)]
+
+
+def graphite_points(stack, target: str, since: float) -> list[float]:
+    params = {"target": target, "from": int(since), "until": "now", "format": "json"}
+    response = requests.get(f"{stack.graphite}/render", params=params, timeout=10)
+    assert response.status_code == 200, f"{target}: {response.text[-2000:]}"
+    return [point for series in response.json() for point, _ in series["datapoints"] if point is not None]
+
+
+@pytest.mark.parametrize(("dashboard", "panel", "target", "variables"), list(panel_targets()))
+def test_every_panel_query_returns_data(stack, traffic, dashboard, panel, target, variables):
+    rate_interval = f"{max(15, 4 * stack.scrape_seconds):g}s"
+    since = traffic - 5
+    if target["datasource"]["uid"] == "prometheus":
+        query = substitute(target["expr"], variables, rate_interval)
+        read = lambda: prometheus_points(stack, query, since)  # noqa: E731
+    else:
+        query = substitute(target["target"], variables, rate_interval)
+        read = lambda: graphite_points(stack, query, since - 60)  # noqa: E731
+    deadline = time.monotonic() + 20 * stack.settle_seconds()
+    while not read():
+        assert time.monotonic() < deadline, f"{dashboard} / {panel}: no data for {query}"
+        time.sleep(stack.settle_seconds() / 2)
+
+
+def test_prometheus_loads_every_rule_healthy(stack):
+    expected = sum(
+        len(group["rules"]) for path in RULES for group in yaml.safe_load(path.read_text())["groups"]
+    )
+    deadline = time.monotonic() + 20 * stack.settle_seconds()
+    while True:
+        response = requests.get(f"{stack.prometheus}/api/v1/rules", timeout=10)
+        response.raise_for_status()
+        rules = [rule for group in response.json()["data"]["groups"] for rule in group["rules"]]
+        unhealthy = {
+            rule["name"]: (rule["health"], rule.get("lastError")) for rule in rules if rule["health"] != "ok"
+        }
+        if len(rules) == expected and not unhealthy:
+            return
+        assert time.monotonic() < deadline, f"{len(rules)} of {expected} rules loaded; not ok: {unhealthy}"
+        time.sleep(stack.settle_seconds() / 2)

@@ -1,6 +1,6 @@
 # Observability Lab: `make help` lists the targets.
 .DEFAULT_GOAL := help
-.PHONY: help install deps native-deps run native up down test test-unit lint
+.PHONY: help install deps native-deps run native up down test bench lint
 
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -40,6 +40,9 @@ down: ## stop the compose stack (data stays in named volumes; `docker compose do
 
 test: install deps ## unit tests, then integration tests against a live native stack
 	$(PY) -m pytest
+
+bench: install deps ## measure instrumentation and scrape cost on this machine (bench/results.md)
+	$(PY) -m lab bench
 
 lint: $(PY) ## ruff
 	$(VENV)/bin/ruff check .

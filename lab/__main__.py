@@ -12,7 +12,7 @@ from pathlib import Path
 
 from app.config import ConfigError
 
-from . import deps, dotenv, native, native_config
+from . import bench, deps, dotenv, native, native_config
 from .settings import ROOT, Ports
 
 
@@ -44,11 +44,14 @@ def main(argv: list[str] | None = None) -> int:
         "--scrape-interval", type=interval, help="Prometheus scrape interval (default: prometheus.yml)"
     )
     commands.add_parser("dotenv", help="create .env from .env.example with fresh secrets")
+    commands.add_parser("bench", help="measure instrumentation and scrape cost")
     args = parser.parse_args(argv)
 
     if args.command == "deps":
         deps.install()
         return 0
+    if args.command == "bench":
+        return bench.run()
     if args.command == "dotenv":
         return dotenv.create(ROOT / ".env.example", ROOT / ".env")
     try:

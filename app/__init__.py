@@ -18,7 +18,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     # Imported here, not at the top: prometheus_client must not be imported by
     # gunicorn's master (it reads app.config) before the multiprocess
     # directory is in place, nor by `python -m app.worker`.
-    from . import views
+    from . import faults, views
     from .instrumentation import Metrics
 
     app = Flask(__name__, static_folder=None)
@@ -28,5 +28,6 @@ def create_app(test_config: dict | None = None) -> Flask:
         config.validate(app.config)
     logging.basicConfig(level=logging.INFO)
     views.init_app(app)
+    faults.init_app(app)
     Metrics.from_config(app.config).init_app(app)
     return app

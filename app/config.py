@@ -28,6 +28,11 @@ DEFAULTS = {
     # The post's /database/ sleeps a random 1-3 s; tests shorten it.
     "DB_DELAY_MIN_SECONDS": 1.0,
     "DB_DELAY_MAX_SECONDS": 3.0,
+    # Bearer token for PUT/DELETE /faults; empty: fault control is off.
+    "LAB_ADMIN_TOKEN": "",
+    # The faults file every worker of one instance reads (app/faults.py); empty:
+    # one of this process's own (gunicorn.conf.py sets one for its workers).
+    "LAB_FAULTS_FILE": "",
 }
 
 

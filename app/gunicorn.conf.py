@@ -18,6 +18,9 @@ wsgi_app = "app:create_app()"
 bind = f"{_settings['APP_HOST']}:{_settings['APP_PORT']}"
 workers = _settings["GUNICORN_WORKERS"]
 threads = _settings["GUNICORN_THREADS"]
+# gunicorn's own sync/gthread workers, also counting the malformed and oversized
+# requests gunicorn answers before the app sees them (app/workers.py).
+worker_class = "app.workers.SyncWorker" if threads == 1 else "app.workers.ThreadWorker"
 max_requests = _settings["GUNICORN_MAX_REQUESTS"]  # 0: never recycle
 accesslog = None
 errorlog = "-"
@@ -30,6 +33,10 @@ control_socket_disable = True
 # set here still reaches every worker. The image and the runners set it anyway.
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="prometheus-multiproc-")
+# The workers of this instance share their faults (app/faults.py) through one
+# file, kept beside the metric files (the collector reads only *.db).
+if not os.environ.get("LAB_FAULTS_FILE"):
+    os.environ["LAB_FAULTS_FILE"] = os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"], "faults.json")
 
 
 def on_starting(server):
@@ -40,6 +47,10 @@ def on_starting(server):
     for stale in glob.glob(os.path.join(path, "*.db")):
         os.remove(stale)
     server.log.info("prometheus multiprocess directory %s wiped", path)
+    # Faults belong to a run too: a restart is the way back to a healthy app.
+    if os.path.exists(os.environ["LAB_FAULTS_FILE"]):
+        os.remove(os.environ["LAB_FAULTS_FILE"])
+        server.log.info("faults cleared")
 
 
 def post_worker_init(worker):

@@ -5,6 +5,7 @@ request, including 404, 405 and requests whose view raised (500), and it is
 left out entirely when LAB_METRICS=off, so `off` costs nothing.
 """
 
+import logging
 from time import perf_counter
 
 from flask import Flask, current_app, request
@@ -12,6 +13,8 @@ from flask import Flask, current_app, request
 from .labels import UNMATCHED_ROUTE, method_label, route_of
 from .pull import PullRecorder
 from .push import PushRecorder
+
+log = logging.getLogger(__name__)
 
 
 class Metrics:
@@ -56,6 +59,18 @@ class Metrics:
         """Release the StatsD socket (an app built and dropped, as in tests)."""
         if self.push is not None:
             self.push.close()
+
+    def request_rejected(self, method: str, status: int) -> None:
+        """Count a request gunicorn answered before the app saw it (app/workers.py)."""
+        method = method_label(method)
+        if self.pull is not None:
+            self.pull.request_finished(method, UNMATCHED_ROUTE, status, 0.0, in_flight=False)
+        if self.push is not None:
+            environ = {}
+            self.push.request_started(environ, in_flight=False)
+            self.push.request_finished(
+                environ, method, UNMATCHED_ROUTE.endpoint, status, 0.0, in_flight=False
+            )
 
     def db_query(self, operation: str, seconds: float) -> None:
         if self.pull is not None:
@@ -108,9 +123,12 @@ class _RequestTimer:
             return self.wsgi_app(environ, capture_status)
         finally:
             seconds = perf_counter() - started
-            method = method_label(environ.get("REQUEST_METHOD", ""))
-            route = environ.get(ROUTE_KEY, UNMATCHED_ROUTE)
-            if self.pull is not None:
-                self.pull.request_finished(method, route, status, seconds, in_flight)
-            if self.push is not None:
-                self.push.request_finished(environ, method, route.endpoint, status, seconds, in_flight)
+            try:
+                method = method_label(environ.get("REQUEST_METHOD", ""))
+                route = environ.get(ROUTE_KEY, UNMATCHED_ROUTE)
+                if self.pull is not None:
+                    self.pull.request_finished(method, route, status, seconds, in_flight)
+                if self.push is not None:
+                    self.push.request_finished(environ, method, route.endpoint, status, seconds, in_flight)
+            except Exception:  # a bug here may cost a data point, never the client's answer
+                log.exception("could not record the metrics of %s", environ.get("PATH_INFO"))

@@ -42,6 +42,7 @@ class PushRecorder:
         self._in_flight_pushed = 0
         self._reporter_pid = None
         self._closed = threading.Event()
+        self._retired = None  # the client before the last re-resolve
         self.client = self._resolve()
 
     def _resolve(self) -> StatsClient | None:
@@ -75,9 +76,11 @@ class PushRecorder:
         if self._closed.is_set():  # close() ran meanwhile
             fresh.close()
             return
-        old, self.client = self.client, fresh
-        if old is not None:
-            old.close()
+        # Requests that started before the swap still hold pipelines on the old
+        # client: it is closed only at the next swap, long after they ended.
+        retired, self._retired, self.client = self._retired, self.client, fresh
+        if retired is not None:
+            retired.close()
 
     def push_in_flight(self) -> None:
         """Push the change of this process's in-flight count since the last push."""
@@ -92,9 +95,10 @@ class PushRecorder:
     def close(self) -> None:
         """Stop the reporter thread and close the socket."""
         self._closed.set()
-        client, self.client = self.client, None
-        if client is not None:
-            client.close()
+        clients, self.client, self._retired = (self.client, self._retired), None, None
+        for client in clients:
+            if client is not None:
+                client.close()
 
     def worker_stopping(self) -> None:
         """Take this process's share out of the gauge before it exits."""

@@ -134,3 +134,19 @@ def test_pushes_resume_by_themselves_when_statsd_comes_back(make_app):
     with UdpListener(port) as statsd:  # back, on the same address
         client.get("/")
         assert statsd.stats()["lab.app.http.requests.index.GET.200:1|c"] == 1
+
+
+def test_a_request_in_flight_across_a_re_resolve_still_sends(app, statsd_server):
+    push = app.extensions["lab.metrics"].push
+    environ = {}
+    push.request_started(environ)
+    push._reresolve()  # the reporter thread does this every STATSD_RESOLVE_INTERVAL
+    push.request_finished(environ, "GET", "index", 200, 0.002)
+    assert statsd_server.stats()["lab.app.http.requests.index.GET.200:1|c"] == 1
+
+
+def test_a_failing_recorder_costs_a_data_point_never_the_answer(app, monkeypatch, caplog):
+    push = app.extensions["lab.metrics"].push
+    monkeypatch.setattr(push, "request_finished", lambda *args: 1 / 0)
+    assert app.test_client().get("/").status_code == 200
+    assert "could not record the metrics of /" in caplog.text

@@ -1,73 +1,121 @@
-"""Generate the lab's Grafana dashboards (grafana/dashboards/*.json) from plain dicts.
+"""Generate the lab's Grafana dashboards (grafana/dashboards/*.json) with grafana-foundation-sdk.
 
     python grafana/build.py           # write the JSON files
     python grafana/build.py --check   # exit 1 if a committed file differs from what this writes
 
 The JSON is what Grafana provisions (grafana/provisioning/dashboards/dashboards.yml);
 tests/test_dashboards.py checks that regenerating gives exactly the committed files.
-Each signal is written once, as a panel function, and reused by the dashboards.
+Each signal is written once, as a panel function, and reused by the dashboards. The
+SDK has no Graphite query: graphite_query.py, next to this file, is that piece.
 """
 
 import json
 import sys
 from pathlib import Path
 
+from grafana_foundation_sdk.builders import common, dashboard, prometheus, text, timeseries
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models import common as common_models
+from grafana_foundation_sdk.models import dashboard as dashboard_models
+from grafana_foundation_sdk.models import text as text_models
+from grafana_foundation_sdk.models.common import DataSourceRef
+from graphite_query import GraphiteQuery
+
 OUT = Path(__file__).resolve().parent / "dashboards"
-PROMETHEUS = {"type": "prometheus", "uid": "prometheus"}
-GRAPHITE = {"type": "graphite", "uid": "graphite"}
+PROMETHEUS = DataSourceRef(type_val="prometheus", uid="prometheus")
+GRAPHITE = DataSourceRef(type_val="graphite", uid="graphite")
 PREFIX = "lab.app"  # STATSD_PREFIX
 TAG = "observability-lab"
 RATE = "$__rate_interval"
+PANEL_HEIGHT = 8
 
 
 # -- query targets --------------------------------------------------------------------------------
 
 
-def promql(expr: str, legend: str) -> dict:
-    return {"datasource": PROMETHEUS, "expr": expr, "legendFormat": legend, "range": True}
+def promql(expr: str, legend: str) -> prometheus.Dataquery:
+    return prometheus.Dataquery().datasource(PROMETHEUS).expr(expr).legend_format(legend).range()
 
 
-def graphite(target: str) -> dict:
-    return {"datasource": GRAPHITE, "target": target, "textEditor": True}
+def graphite(target: str) -> GraphiteQuery:
+    return GraphiteQuery().datasource(GRAPHITE).target(target)
 
 
-def quantile(q: float, metric: str, selector: str, by: str = "le") -> str:
-    matchers = f"{{{selector}}}" if selector else ""
-    return f"histogram_quantile({q}, sum by ({by}) (rate({metric}_bucket{matchers}[{RATE}])))"
+# Pull (Prometheus): every series of the app is filtered by the `instance` variable (one replica
+# under `docker compose up --scale app=3`), and by `route` where it has one.
+INSTANCE = 'instance=~"$instance"'
+ROUTE = 'route=~"$route"'
+
+
+def app_series(metric: str, *matchers: str) -> str:
+    """A selector of one of the app's series, always on the chosen instances."""
+    return f"{metric}{{{','.join((*matchers, INSTANCE))}}}"
+
+
+def quantile(q: float, metric: str, matchers: tuple[str, ...], by: str = "le") -> str:
+    buckets = app_series(f"{metric}_bucket", *matchers)
+    return f"histogram_quantile({q}, sum by ({by}) (rate({buckets}[{RATE}])))"
 
 
 # -- panels ---------------------------------------------------------------------------------------
 
 
-def timeseries(title: str, description: str, unit: str, *targets: dict) -> dict:
-    """A time series panel on its targets' datasource (one per panel)."""
-    return {
-        "type": "timeseries",
-        "title": title,
-        "description": description,
-        "datasource": targets[0]["datasource"],
-        "fieldConfig": {
-            "defaults": {"unit": unit, "min": 0, "custom": {"lineWidth": 1, "fillOpacity": 10}},
-            "overrides": [],
-        },
-        "options": {
-            "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
-            "tooltip": {"mode": "multi", "sort": "desc"},
-        },
-        "targets": [{"refId": chr(ord("A") + i), **target} for i, target in enumerate(targets)],
-    }
+def timeseries_panel(
+    title: str,
+    description: str,
+    unit: str,
+    datasource: DataSourceRef,
+    *queries: prometheus.Dataquery | GraphiteQuery,
+) -> timeseries.Panel:
+    """A time series panel on one datasource, its queries A, B, ..."""
+    panel = (
+        timeseries.Panel()
+        .title(title)
+        .description(description)
+        .datasource(datasource)
+        .unit(unit)
+        .min(0)
+        .line_width(1)
+        .fill_opacity(10)
+        .legend(
+            common.VizLegendOptions()
+            .display_mode(common_models.LegendDisplayMode.LIST)
+            .placement(common_models.LegendPlacement.BOTTOM)
+            .show_legend(True)
+        )
+        .tooltip(
+            common.VizTooltipOptions()
+            .mode(common_models.TooltipDisplayMode.MULTI)
+            .sort(common_models.SortOrder.DESCENDING)
+        )
+        .height(PANEL_HEIGHT)
+    )
+    for i, query in enumerate(queries):
+        panel.with_target(query.ref_id(chr(ord("A") + i)))
+    return panel
 
 
-# Pull (Prometheus): the app's metrics, filtered by the `route` variable.
-ROUTE = 'route=~"$route"'
+def pull_panel(title: str, description: str, unit: str, *queries: prometheus.Dataquery) -> timeseries.Panel:
+    return timeseries_panel(title, description, unit, PROMETHEUS, *queries)
+
+
+PUSH_HAS_NO_INSTANCE = (
+    "Every app replica pushes the same names, so StatsD merges them into one series: push has no instance."
+)
+
+
+def push_panel(title: str, description: str, unit: str, *queries: GraphiteQuery) -> timeseries.Panel:
+    return timeseries_panel(title, f"{description} {PUSH_HAS_NO_INSTANCE}", unit, GRAPHITE, *queries)
+
+
 PULL_SOURCE = "Pull: Prometheus scrapes /metrics every 5 s and keeps every scrape."
 PUSH_SOURCE = (
     "Push: every request sends one StatsD datagram; StatsD aggregates and flushes to Graphite every 10 s."
 )
 
 
-def pull_latency() -> dict:
-    return timeseries(
+def pull_latency() -> timeseries.Panel:
+    return pull_panel(
         "Latency p50 / p95 / p99 (pull)",
         "How long requests take, per route. Percentiles computed at query time by histogram_quantile over "
         "the rate of the http_request_duration_seconds buckets, so they add up over workers, replicas and "
@@ -75,7 +123,7 @@ def pull_latency() -> dict:
         "s",
         *(
             promql(
-                quantile(q, "http_request_duration_seconds", ROUTE, "le, route"),
+                quantile(q, "http_request_duration_seconds", (ROUTE,), "le, route"),
                 f"p{round(q * 100)} {{{{route}}}}",
             )
             for q in (0.5, 0.95, 0.99)
@@ -83,22 +131,23 @@ def pull_latency() -> dict:
     )
 
 
-def pull_traffic() -> dict:
-    return timeseries(
+def pull_traffic() -> timeseries.Panel:
+    return pull_panel(
         "Traffic (pull)",
         "Requests per second answered, per route (every status, 404 and 500 included): the demand on the "
         "service. rate() of the http_requests_total counter.",
         "reqps",
-        promql(f"sum by (route) (rate(http_requests_total{{{ROUTE}}}[{RATE}]))", "{{route}}"),
+        promql(f"sum by (route) (rate({app_series('http_requests_total', ROUTE)}[{RATE}]))", "{{route}}"),
     )
 
 
-def pull_errors() -> dict:
+def pull_errors() -> timeseries.Panel:
     def ratio(status: str) -> str:
-        errors = f'sum(rate(http_requests_total{{{ROUTE},status=~"{status}"}}[{RATE}]))'
-        return f"({errors} or vector(0)) / sum(rate(http_requests_total{{{ROUTE}}}[{RATE}]))"
+        matcher = f'status=~"{status}"'
+        errors = f"sum(rate({app_series('http_requests_total', ROUTE, matcher)}[{RATE}]))"
+        return f"({errors} or vector(0)) / sum(rate({app_series('http_requests_total', ROUTE)}[{RATE}]))"
 
-    return timeseries(
+    return pull_panel(
         "Errors: 5xx and 4xx ratio (pull)",
         "Share of requests answered with a 5xx (the service failed: counts against the availability SLO) "
         "and with a 4xx (the client asked for something wrong: a spike can still mean a broken link or "
@@ -109,21 +158,25 @@ def pull_errors() -> dict:
     )
 
 
-def pull_saturation() -> dict:
-    return timeseries(
+def pull_saturation() -> timeseries.Panel:
+    return pull_panel(
         "Saturation: busy workers (pull)",
         "Requests in flight over capacity (gunicorn workers x threads, both live sums over the workers). "
         "Near 100 % new requests wait in the queue and latency climbs.",
         "percentunit",
-        promql("sum(http_requests_in_flight) / sum(http_requests_capacity)", "in flight / capacity"),
+        promql(
+            f"sum({app_series('http_requests_in_flight')}) / sum({app_series('http_requests_capacity')})",
+            "in flight / capacity",
+        ),
     )
 
 
-def worker_latency() -> dict:
-    return timeseries(
+def worker_latency() -> timeseries.Panel:
+    return pull_panel(
         "Worker: mean processing time",
         "The post's non-web worker: mean time of its request_processing_seconds Summary, rate(_sum) / "
-        "rate(_count). A Summary has no buckets: this mean (or its client-side quantiles) is all it gives.",
+        "rate(_count). A Summary has no buckets: this mean (or its client-side quantiles) is all it gives. "
+        "The worker is not an app replica: the instance variable does not apply.",
         "s",
         promql(
             f"sum(rate(request_processing_seconds_sum[{RATE}]))"
@@ -133,23 +186,23 @@ def worker_latency() -> dict:
     )
 
 
-def pull_database_symptom() -> dict:
-    return timeseries(
+def pull_database_symptom() -> timeseries.Panel:
+    return pull_panel(
         "Symptom: /database/ latency p95 (pull)",
         "What users of /database/ feel: the 95th percentile of the route's request duration. Compare with "
         "the cause next to it: when both move together, the database is the reason.",
         "s",
-        promql(quantile(0.95, "http_request_duration_seconds", 'route="/database/"'), "/database/ p95"),
+        promql(quantile(0.95, "http_request_duration_seconds", ('route="/database/"',)), "/database/ p95"),
     )
 
 
-def pull_database_cause() -> dict:
-    return timeseries(
+def pull_database_cause() -> timeseries.Panel:
+    return pull_panel(
         "Cause: database query p95 (pull)",
         "Time spent in the (simulated) database, 95th percentile per operation, from "
         "db_query_duration_seconds. The gap to the /database/ latency is the time spent outside the query.",
         "s",
-        promql(quantile(0.95, "db_query_duration_seconds", "", "le, operation"), "{{operation}} p95"),
+        promql(quantile(0.95, "db_query_duration_seconds", (), "le, operation"), "{{operation}} p95"),
     )
 
 
@@ -157,8 +210,8 @@ def pull_database_cause() -> dict:
 REQUESTS = f"stats.{PREFIX}.http.requests.$endpoint"  # .{method}.{status}, per second
 
 
-def push_latency() -> dict:
-    return timeseries(
+def push_latency() -> timeseries.Panel:
+    return push_panel(
         "Latency mean / upper_90 / max (push)",
         "How long requests take, per endpoint and method, in ms. StatsD computes mean, 90th percentile "
         "(upper_90) and max (upper) from the raw timings of each flush, per series.",
@@ -169,8 +222,8 @@ def push_latency() -> dict:
     )
 
 
-def push_traffic() -> dict:
-    return timeseries(
+def push_traffic() -> timeseries.Panel:
+    return push_panel(
         "Traffic (push)",
         "Requests per second, per endpoint: StatsD's per-second counters (stats.*) of every method and "
         "status, summed by endpoint with groupByNode.",
@@ -179,22 +232,24 @@ def push_traffic() -> dict:
     )
 
 
-def push_errors() -> dict:
-    def percent(status: str, name: str) -> str:
-        return f"alias(asPercent(sumSeries({REQUESTS}.*.{status}), sumSeries({REQUESTS}.*.*)), '{name}')"
+def push_errors() -> timeseries.Panel:
+    def percent(status: str, name: str) -> GraphiteQuery:
+        return graphite(
+            f"alias(asPercent(sumSeries({REQUESTS}.*.{status}), sumSeries({REQUESTS}.*.*)), '{name}')"
+        )
 
-    return timeseries(
+    return push_panel(
         "Errors: 5xx and 4xx percent (push)",
         "Percent of requests answered with a 5xx (service failures) and a 4xx (client errors): asPercent "
         "of the status counters over all counters. 0 % is healthy.",
         "percent",
-        graphite(percent("5*", "5xx")),
-        graphite(percent("4*", "4xx")),
+        percent("5*", "5xx"),
+        percent("4*", "4xx"),
     )
 
 
-def push_saturation() -> dict:
-    return timeseries(
+def push_saturation() -> timeseries.Panel:
+    return push_panel(
         "Saturation: requests in flight (push)",
         "Requests being answered now: a StatsD gauge every worker changes by deltas, so the workers add up. "
         "A count, not a ratio: StatsD knows nothing of capacity, so compare it with workers x threads.",
@@ -203,8 +258,8 @@ def push_saturation() -> dict:
     )
 
 
-def push_database_symptom() -> dict:
-    return timeseries(
+def push_database_symptom() -> timeseries.Panel:
+    return push_panel(
         "Symptom: /database/ latency upper_90 (push)",
         "What users of /database/ feel: the 90th percentile of the endpoint's timings in each flush, in ms.",
         "ms",
@@ -212,8 +267,8 @@ def push_database_symptom() -> dict:
     )
 
 
-def push_database_cause() -> dict:
-    return timeseries(
+def push_database_cause() -> timeseries.Panel:
+    return push_panel(
         "Cause: database query upper_90 (push)",
         "Time spent in the (simulated) database select, 90th percentile of each flush, in ms. When it moves "
         "with the /database/ latency next to it, the database is the reason.",
@@ -222,7 +277,7 @@ def push_database_cause() -> dict:
     )
 
 
-# What differs between the two views of one signal: said once, under each overview panel.
+# What differs between the two views of one signal: said once, under each pull vs push panel.
 DIFFERENCES = {
     "latency": "Pull vs push: histogram_quantile over buckets can be re-aggregated (sum the buckets of every "
     "worker and replica, over any window); StatsD's upper_90 is computed per 10 s flush and cannot be "
@@ -237,158 +292,189 @@ DIFFERENCES = {
     "saturation": "Pull vs push: Prometheus reads in flight and capacity at each scrape and divides; the "
     "StatsD gauge is sampled by each worker every second and flushed every 10 s, and has no capacity. A "
     "burst shorter than the sampling interval is invisible to both.",
+    "causes": "Pull vs push: the same comparison from both sides, p95 from buckets (seconds) on the left, "
+    "per-flush upper_90 (ms) on the right; both tell whether the database explains the route's latency.",
 }
 
 
-def explained(panel: dict, signal: str) -> dict:
-    return {**panel, "description": f"{panel['description']} {DIFFERENCES[signal]}"}
+def explained(panel: timeseries.Panel, signal: str) -> timeseries.Panel:
+    """Append to the panel's description what differs between pull and push for its signal."""
+    return panel.description(f"{panel.build().description} {DIFFERENCES[signal]}")
 
 
-# -- layout and dashboards ------------------------------------------------------------------------
+GUIDE = f"""\
+The **Four Golden Signals** (Google SRE book, ch. 6 *Monitoring Distributed Systems*) and their series.
+
+| signal | what it means | how to read it | Prometheus (pull) | Graphite (push, StatsD) |
+| --- | --- | --- | --- | --- |
+| **Latency** | time to answer a request | p99 for the slowest users, p50 for the typical one | \
+`http_request_duration_seconds` histogram: `histogram_quantile` over its `_bucket` rates, in s | \
+`stats.timers.{PREFIX}.http.latency.<endpoint>.<method>.{{mean,upper_90,upper}}`, in ms per flush |
+| **Traffic** | demand: requests per second | the baseline that gives the other three their size | \
+`rate(http_requests_total[…])` | `stats.{PREFIX}.http.requests.<endpoint>.<method>.<status>` (per second) |
+| **Errors** | share of requests that fail | 5xx: the service failed (the availability SLO); 4xx: the \
+client asked wrong; healthy is 0 % | `http_requests_total{{status=~"5.."}}` over all | \
+`stats.{PREFIX}.http.requests.*.*.5*` over `….requests.*.*.*` (`asPercent`) |
+| **Saturation** | how full the service is | near 100 % requests queue and latency climbs | \
+`http_requests_in_flight` / `http_requests_capacity` | \
+`stats.gauges.{PREFIX}.http.in_flight` (a count: StatsD knows no capacity) |
+
+**Symptoms and causes.** Alert on symptoms, what users feel (the four signals); debug with causes, what \
+explains them. The last row sets the `/database/` latency (symptom) next to the time spent in the database \
+(cause: `db_query_duration_seconds`, `stats.timers.{PREFIX}.db.query.select`). The `instance` variable picks \
+app replicas on the pull side; StatsD merges the replicas, so push has no instance.
+"""
 
 
-def layout(rows: list[tuple[str, str, list[dict]]]) -> list[dict]:
-    """Rows of panels, side by side in equal widths; ids and gridPos assigned in order."""
-    panels, y = [], 0
-    for title, description, row_panels in rows:
-        panels.append(
-            {
-                "type": "row",
-                "title": title,
-                "description": description,
-                "collapsed": False,
-                "gridPos": {"h": 1, "w": 24, "x": 0, "y": y},
-                "panels": [],
-            }
+def guide() -> text.Panel:
+    return (
+        text.Panel()
+        .title("How to read this dashboard")
+        .description("The Four Golden Signals, what each means, and the pull and push series that carry it.")
+        .mode(text_models.TextMode.MARKDOWN)
+        .content(GUIDE)
+        .span(24)
+        .height(11)
+    )
+
+
+# -- variables and dashboards ---------------------------------------------------------------------
+
+
+def variable(name: str, datasource: DataSourceRef, query: str, all_value: str) -> dashboard.QueryVariable:
+    """A multi-value query variable that starts on All (`all_value` then stands for every value)."""
+    return (
+        dashboard.QueryVariable(name)
+        .label(name)
+        .datasource(datasource)
+        .query(query)
+        .multi(True)
+        .include_all(True)
+        .all_value(all_value)
+        .current(dashboard_models.VariableOption(selected=True, text=["All"], value=["$__all"]))
+        .refresh(dashboard_models.VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(dashboard_models.VariableSort.ALPHABETICAL_ASC)
+    )
+
+
+def instance_variable() -> dashboard.QueryVariable:
+    return variable("instance", PROMETHEUS, 'label_values(up{job="app"}, instance)', ".*")
+
+
+def route_variable() -> dashboard.QueryVariable:
+    return variable("route", PROMETHEUS, "label_values(http_requests_total, route)", ".*")
+
+
+def endpoint_variable() -> dashboard.QueryVariable:
+    return variable("endpoint", GRAPHITE, f"stats.timers.{PREFIX}.http.latency.*", "*")
+
+
+def build_dashboard(
+    uid: str,
+    title: str,
+    description: str,
+    variables: list[dashboard.QueryVariable],
+    rows: list[tuple[str, list[timeseries.Panel]]],
+    top: text.Panel | None = None,
+) -> dashboard_models.Dashboard:
+    """A dashboard of rows, each row's panels side by side in equal widths; panel ids in order."""
+    board = (
+        dashboard.Dashboard(title)
+        .uid(uid)
+        .description(description)
+        .tags([TAG])
+        .tooltip(dashboard_models.DashboardCursorSync.CROSSHAIR)  # the same moment in every panel
+        .time("now-15m", "now")
+        .refresh("10s")
+        .timezone("browser")
+        .variables(variables)
+        .link(
+            dashboard.DashboardLink("Lab dashboards")
+            .type(dashboard_models.DashboardLinkType.DASHBOARDS)
+            .tags([TAG])
+            .as_dropdown(True)
         )
-        y += 1
-        width = 24 // len(row_panels)
-        for i, panel in enumerate(row_panels):
-            panels.append({**panel, "gridPos": {"h": 8, "w": width, "x": i * width, "y": y}})
-        y += 8
-    return [{"id": i, **panel} for i, panel in enumerate(panels, start=1)]
+    )
+    if top is not None:
+        board.with_panel(top)
+    for row_title, panels in rows:
+        board.with_row(dashboard.Row(row_title))  # the SDK lays panels out left to right below it
+        for panel in panels:
+            board.with_panel(panel.span(24 // len(panels)))
+    built = board.build()
+    for i, panel in enumerate(built.panels, start=1):
+        panel.id_val = i
+    return built
 
 
-def route_variable() -> dict:
-    query = "label_values(http_requests_total, route)"
-    return {
-        "name": "route",
-        "label": "route",
-        "type": "query",
-        "datasource": PROMETHEUS,
-        "query": query,
-        "definition": query,
-        "includeAll": True,
-        "multi": True,
-        "allValue": ".*",
-        "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
-        "refresh": 2,
-        "sort": 1,
-    }
+SYMPTOMS_AND_CAUSES = "Symptoms and causes"
 
 
-def endpoint_variable() -> dict:
-    query = f"stats.timers.{PREFIX}.http.latency.*"
-    return {
-        "name": "endpoint",
-        "label": "endpoint",
-        "type": "query",
-        "datasource": GRAPHITE,
-        "query": query,
-        "definition": query,
-        "includeAll": True,
-        "multi": True,
-        "allValue": "*",
-        "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
-        "refresh": 2,
-        "sort": 1,
-    }
-
-
-def dashboard(uid: str, title: str, description: str, variables: list[dict], rows: list) -> dict:
-    return {
-        "uid": uid,
-        "title": title,
-        "description": description,
-        "tags": [TAG],
-        "schemaVersion": 39,
-        "version": 1,
-        "editable": True,
-        "graphTooltip": 1,  # shared crosshair: the same moment in every panel
-        "time": {"from": "now-15m", "to": "now"},
-        "refresh": "10s",
-        "timezone": "browser",
-        "fiscalYearStartMonth": 0,
-        "liveNow": False,
-        "annotations": {"list": []},
-        "links": [{"type": "dashboards", "tags": [TAG], "title": "Lab dashboards", "asDropdown": True}],
-        "templating": {"list": variables},
-        "panels": layout(rows),
-    }
-
-
-def dashboards() -> dict[str, dict]:
+def dashboards() -> dict[str, dashboard_models.Dashboard]:
     """File name -> dashboard."""
     return {
-        "golden-signals-prometheus.json": dashboard(
+        "golden-signals-prometheus.json": build_dashboard(
             "golden-signals-prometheus",
             "Golden signals: pull (Prometheus)",
-            "The Four Golden Signals of the app as Prometheus scrapes them, per route.",
-            [route_variable()],
+            "The Four Golden Signals of the app as Prometheus scrapes them, per route and instance.",
+            [instance_variable(), route_variable()],
             [
-                ("Latency", "How long requests take.", [pull_latency(), worker_latency()]),
-                ("Traffic", "How much demand the service gets.", [pull_traffic()]),
-                ("Errors", "How many requests fail.", [pull_errors()]),
-                ("Saturation", "How full the service is.", [pull_saturation()]),
-                (
-                    "Symptoms and causes",
-                    "A symptom users feel next to the cause behind it.",
-                    [pull_database_symptom(), pull_database_cause()],
-                ),
+                ("Latency", [pull_latency(), worker_latency()]),
+                ("Traffic", [pull_traffic()]),
+                ("Errors", [pull_errors()]),
+                ("Saturation", [pull_saturation()]),
+                (SYMPTOMS_AND_CAUSES, [pull_database_symptom(), pull_database_cause()]),
             ],
         ),
-        "golden-signals-graphite.json": dashboard(
+        "golden-signals-graphite.json": build_dashboard(
             "golden-signals-graphite",
             "Golden signals: push (StatsD / Graphite)",
             "The Four Golden Signals of the app as StatsD pushes them to Graphite, per endpoint.",
             [endpoint_variable()],
             [
-                ("Latency", "How long requests take.", [push_latency()]),
-                ("Traffic", "How much demand the service gets.", [push_traffic()]),
-                ("Errors", "How many requests fail.", [push_errors()]),
-                ("Saturation", "How full the service is.", [push_saturation()]),
-                (
-                    "Symptoms and causes",
-                    "A symptom users feel next to the cause behind it.",
-                    [push_database_symptom(), push_database_cause()],
-                ),
+                ("Latency", [push_latency()]),
+                ("Traffic", [push_traffic()]),
+                ("Errors", [push_errors()]),
+                ("Saturation", [push_saturation()]),
+                (SYMPTOMS_AND_CAUSES, [push_database_symptom(), push_database_cause()]),
             ],
         ),
-        "pull-vs-push.json": dashboard(
+        "pull-vs-push.json": build_dashboard(
             "pull-vs-push",
             "Golden signals: pull vs push",
             "Each golden signal as Prometheus (pull, left) and StatsD/Graphite (push, right) see the same "
             f"requests. {PULL_SOURCE} {PUSH_SOURCE}",
-            [route_variable(), endpoint_variable()],
+            [instance_variable(), route_variable(), endpoint_variable()],
             [
-                (
-                    signal.capitalize(),
-                    f"{signal.capitalize()}: pull on the left, push on the right.",
-                    [explained(pull(), signal), explained(push(), signal)],
-                )
+                (signal.capitalize(), [explained(pull(), signal), explained(push(), signal)])
                 for signal, pull, push in (
                     ("latency", pull_latency, push_latency),
                     ("traffic", pull_traffic, push_traffic),
                     ("errors", pull_errors, push_errors),
                     ("saturation", pull_saturation, push_saturation),
                 )
+            ]
+            + [
+                (
+                    SYMPTOMS_AND_CAUSES,
+                    [
+                        explained(panel(), "causes")
+                        for panel in (
+                            pull_database_symptom,
+                            pull_database_cause,
+                            push_database_symptom,
+                            push_database_cause,
+                        )
+                    ],
+                )
             ],
+            top=guide(),
         ),
     }
 
 
-def render(board: dict) -> str:
-    return json.dumps(board, indent=2, ensure_ascii=False) + "\n"
+def render(board: dashboard_models.Dashboard) -> str:
+    return json.dumps(board, cls=JSONEncoder, indent=2, ensure_ascii=False) + "\n"
 
 
 def main(argv: list[str]) -> int:
@@ -396,12 +482,12 @@ def main(argv: list[str]) -> int:
     stale = []
     OUT.mkdir(exist_ok=True)
     for name, board in dashboards().items():
-        path, text = OUT / name, render(board)
+        path, rendered = OUT / name, render(board)
         if check:
-            if not path.exists() or path.read_text() != text:
+            if not path.exists() or path.read_text() != rendered:
                 stale.append(name)
         else:
-            path.write_text(text)
+            path.write_text(rendered)
     if stale:
         print(f"out of date (run python grafana/build.py): {', '.join(stale)}", file=sys.stderr)
         return 1

@@ -20,9 +20,16 @@ PROVIDERS = GRAFANA / "provisioning" / "dashboards" / "dashboards.yml"
 DATASOURCES = GRAFANA / "provisioning" / "datasources" / "datasources.yml"
 UNITS = {"s", "ms", "reqps", "percentunit", "percent", "short"}
 BUILTIN_VARIABLES = {"__rate_interval", "__interval", "__range", "__all"}
+SIGNALS = ("Latency", "Traffic", "Errors", "Saturation")
+# The app's Prometheus series (job="app"): each must be narrowed to the chosen instances.
+APP_SERIES = re.compile(r"\b((?:http_request|db_query)\w*)(\{[^}]*\})?")
+INSTANCE = 'instance=~"$instance"'
 
 
-def load_build():
+@pytest.fixture
+def build(monkeypatch):
+    """grafana/build.py as a module (it imports its sibling graphite_query.py)."""
+    monkeypatch.syspath_prepend(str(GRAFANA))
     spec = importlib.util.spec_from_file_location("grafana_build", GRAFANA / "build.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -34,20 +41,56 @@ def committed() -> dict[str, dict]:
 
 
 def panels(board: dict) -> list[dict]:
+    """Every panel but rows."""
     return [p for p in board["panels"] if p["type"] != "row"]
+
+
+def queried(board: dict) -> list[dict]:
+    """The panels that run queries (time series; text panels have none)."""
+    return [p for p in panels(board) if p["type"] != "text"]
 
 
 def queries(panel: dict) -> list[str]:
     return [target.get("expr") or target["target"] for target in panel["targets"]]
 
 
-def test_the_generator_writes_exactly_the_committed_files():
-    build = load_build()
+def variables(board: dict) -> dict[str, dict]:
+    return {v["name"]: v for v in board["templating"]["list"]}
+
+
+def rows(board: dict) -> dict[str, list[dict]]:
+    """Row title -> the panels under it, left to right."""
+    grouped: dict[str, list[dict]] = {}
+    title = None
+    for panel in sorted(board["panels"], key=lambda p: (p["gridPos"]["y"], p["gridPos"]["x"])):
+        if panel["type"] == "row":
+            title = panel["title"]
+            grouped[title] = []
+        elif title is not None:
+            grouped[title].append(panel)
+    return grouped
+
+
+def test_the_generator_writes_exactly_the_committed_files(build):
     generated = {name: build.render(board) for name, board in build.dashboards().items()}
     on_disk = {path.name: path.read_text() for path in DASHBOARDS.glob("*.json")}
     assert sorted(on_disk) == sorted(generated), "run: python grafana/build.py"
     for name, text in generated.items():
         assert on_disk[name] == text, f"{name} is stale: run python grafana/build.py"
+    assert build.main(["--check"]) == 0
+
+
+def test_check_fails_on_a_stale_file(build, tmp_path, monkeypatch, capsys):
+    for path in DASHBOARDS.glob("*.json"):
+        (tmp_path / path.name).write_text(path.read_text())
+    monkeypatch.setattr(build, "OUT", tmp_path)
+    assert build.main(["--check"]) == 0
+    stale = tmp_path / "pull-vs-push.json"
+    stale.write_text(stale.read_text().replace('"now-15m"', '"now-1h"'))
+    assert build.main(["--check"]) == 1
+    assert "pull-vs-push.json" in capsys.readouterr().err
+    assert build.main([]) == 0
+    assert stale.read_text() == (DASHBOARDS / "pull-vs-push.json").read_text()
 
 
 def test_the_three_dashboards_are_there():
@@ -62,18 +105,21 @@ def test_the_three_dashboards_are_there():
 def test_each_dashboard_is_grafana_dashboard_json(name):
     board = committed()[name]
     assert board["uid"] and board["title"] and board["panels"]
-    assert board["schemaVersion"] == 39
+    assert isinstance(board["schemaVersion"], int) and board["schemaVersion"] >= 41  # Grafana 12
     assert board["time"] == {"from": "now-15m", "to": "now"}
     assert board["refresh"] == "10s"
     ids = [panel["id"] for panel in board["panels"]]
+    assert all(isinstance(i, int) and i > 0 for i in ids), ids
     assert len(ids) == len(set(ids)), "panel ids repeat"
     for panel in board["panels"]:
         assert panel["title"], panel
-        assert panel.get("description", "").strip(), f"{name}: {panel['title']!r} has no description"
         grid = panel["gridPos"]
-        assert grid["x"] + grid["w"] <= 24
+        assert grid["x"] >= 0 and grid["y"] >= 0 and grid["w"] > 0 and grid["h"] > 0, panel["title"]
+        assert grid["x"] + grid["w"] <= 24, panel["title"]
     for panel in panels(board):
-        assert panel["type"] == "timeseries"
+        assert panel.get("description", "").strip(), f"{name}: {panel['title']!r} has no description"
+        assert panel["type"] in {"timeseries", "text"}, panel["title"]
+    for panel in queried(board):
         assert panel["fieldConfig"]["defaults"]["unit"] in UNITS, panel["title"]
         assert panel["targets"], f"{panel['title']} has no query"
         assert len({t["refId"] for t in panel["targets"]}) == len(panel["targets"])
@@ -90,24 +136,33 @@ def test_panels_do_not_overlap():
 
 
 def test_units_fit_the_signal():
-    units = {
-        p["title"]: p["fieldConfig"]["defaults"]["unit"] for b in committed().values() for p in panels(b)
-    }
-    for title, unit in units.items():
-        if "Traffic" in title:
-            assert unit == "reqps", title
-        elif "(push)" in title and ("atency" in title or "query" in title):
-            assert unit == "ms", title
-        elif "(pull)" in title and ("atency" in title or "query" in title):
-            assert unit == "s", title
+    checked = 0
+    for board in committed().values():
+        for panel in queried(board):
+            title, unit = panel["title"], panel["fieldConfig"]["defaults"]["unit"]
+            pull = panel["datasource"]["uid"] == "prometheus"
+            if "Traffic" in title:
+                expected = "reqps"
+            elif "atency" in title or "query" in title or "processing time" in title:
+                expected = "s" if pull else "ms"  # Prometheus base unit vs StatsD timers
+            elif "Errors" in title:
+                expected = "percentunit" if pull else "percent"  # a ratio vs asPercent
+            elif "Saturation" in title:
+                expected = "percentunit" if pull else "short"  # a ratio vs a count
+            else:
+                raise AssertionError(f"no unit rule for {title!r}")
+            assert unit == expected, title
+            checked += 1
+    assert checked >= 20
 
 
 def test_every_datasource_is_provisioned():
     provisioned = {ds["uid"]: ds["type"] for ds in yaml.safe_load(DATASOURCES.read_text())["datasources"]}
     for name, board in committed().items():
         references = [v["datasource"] for v in board["templating"]["list"]]
-        for panel in panels(board):
+        for panel in queried(board):
             references += [panel["datasource"]] + [t["datasource"] for t in panel["targets"]]
+            assert {t["datasource"]["uid"] for t in panel["targets"]} == {panel["datasource"]["uid"]}
         assert references
         for reference in references:
             assert provisioned.get(reference["uid"]) == reference["type"], (
@@ -117,33 +172,102 @@ def test_every_datasource_is_provisioned():
 
 def test_every_variable_used_is_defined():
     for name, board in committed().items():
-        defined = {v["name"] for v in board["templating"]["list"]} | BUILTIN_VARIABLES
-        for panel in panels(board):
+        defined = set(variables(board)) | BUILTIN_VARIABLES
+        used_anywhere = set()
+        for panel in queried(board):
             for query in queries(panel):
                 used = set(re.findall(r"\$\{?(\w+)", query))
                 assert used <= defined, f"{name}: {panel['title']!r} uses undefined {used - defined}"
+                used_anywhere |= used
+        for variable in board["templating"]["list"]:
+            assert "$" not in variable["query"], f"{name}: variable {variable['name']} depends on another"
+            assert variable["name"] in used_anywhere, f"{name}: variable {variable['name']} is never used"
 
 
 def test_the_variables_offer_all():
-    variables = {v["name"]: v for board in committed().values() for v in board["templating"]["list"]}
-    assert variables["route"]["query"] == "label_values(http_requests_total, route)"
-    assert variables["endpoint"]["query"] == "stats.timers.lab.app.http.latency.*"
-    assert all(v["includeAll"] for v in variables.values())
+    expected = {
+        "instance": ("prometheus", 'label_values(up{job="app"}, instance)', ".*"),
+        "route": ("prometheus", "label_values(http_requests_total, route)", ".*"),
+        "endpoint": ("graphite", "stats.timers.lab.app.http.latency.*", "*"),
+    }
+    for board in committed().values():
+        for name, variable in variables(board).items():
+            assert (variable["datasource"]["uid"], variable["query"], variable["allValue"]) == expected[name]
+            assert variable["includeAll"] and variable["multi"], name
+            assert variable["current"]["value"] == ["$__all"], name
+
+
+def test_dashboards_that_query_prometheus_have_an_instance_variable():
+    for name, board in committed().items():
+        pull = any(p["datasource"]["uid"] == "prometheus" for p in queried(board))
+        assert ("instance" in variables(board)) == pull, name
+
+
+def test_every_app_series_is_narrowed_to_the_chosen_instances():
+    found = 0
+    for name, board in committed().items():
+        for panel in queried(board):
+            if panel["datasource"]["uid"] != "prometheus":
+                continue
+            for query in queries(panel):
+                for metric, matchers in APP_SERIES.findall(query):
+                    assert INSTANCE in matchers, f"{name}: {panel['title']!r}: {metric} of every instance"
+                    found += 1
+    assert found >= 20
+
+
+def test_push_panels_say_statsd_has_no_instance():
+    for name, board in committed().items():
+        for panel in queried(board):
+            if panel["datasource"]["uid"] == "graphite":
+                assert "no instance" in panel["description"], f"{name}: {panel['title']!r}"
+
+
+def test_every_dashboard_sets_a_symptom_next_to_its_cause():
+    for name, board in committed().items():
+        row = rows(board)["Symptoms and causes"]
+        titles = [panel["title"] for panel in row]
+        assert any("/database/" in t and t.startswith("Symptom") for t in titles), name
+        assert any(t.startswith("Cause: database") for t in titles), name
+        assert len({panel["gridPos"]["y"] for panel in row}) == 1, f"{name}: not side by side"
 
 
 def test_pull_vs_push_pairs_each_signal_side_by_side():
+    grouped = rows(committed()["pull-vs-push.json"])
+    assert list(grouped) == [*SIGNALS, "Symptoms and causes"]
+    for title, row in grouped.items():
+        half = len(row) // 2
+        assert len(row) in (2, 4) and sum(p["gridPos"]["w"] for p in row) == 24, title
+        sides = [p["datasource"]["uid"] for p in row]
+        assert sides == ["prometheus"] * half + ["graphite"] * half, f"{title}: pull left, push right"
+        assert all("Pull vs push" in p["description"] for p in row), title
+    causes = [p["title"].split(":")[0] for p in grouped["Symptoms and causes"]]
+    assert causes == ["Symptom", "Cause", "Symptom", "Cause"]
+
+
+def test_pull_vs_push_opens_on_the_golden_signals_table():
     board = committed()["pull-vs-push.json"]
-    rows: dict[int, list[dict]] = {}
-    for panel in panels(board):
-        rows.setdefault(panel["gridPos"]["y"], []).append(panel)
-    assert len(rows) == 4
-    for pair in rows.values():
-        assert [p["gridPos"]["w"] for p in pair] == [12, 12]
-        assert [p["datasource"]["uid"] for p in sorted(pair, key=lambda p: p["gridPos"]["x"])] == [
-            "prometheus",
-            "graphite",
-        ]
-        assert all("Pull vs push" in p["description"] for p in pair)
+    top = min(board["panels"], key=lambda p: (p["gridPos"]["y"], p["gridPos"]["x"]))
+    assert top["type"] == "text" and top["gridPos"]["w"] == 24
+    assert "targets" not in top
+    assert top["options"]["mode"] == "markdown"
+    content = top["options"]["content"]
+    table = [line for line in content.splitlines() if line.startswith("|")]
+    header, rule, *body = (line.strip("|").split(" | ") for line in table)
+    assert len(header) == 5 and set("".join(rule)) <= set("- ")
+    assert [cells[0].strip("* ") for cells in body] == list(SIGNALS)
+
+    prometheus = " ".join(
+        q for p in queried(board) if p["datasource"]["uid"] == "prometheus" for q in queries(p)
+    )
+    graphite = " ".join(q for p in queried(board) if p["datasource"]["uid"] == "graphite" for q in queries(p))
+    for signal, _, _, pull, push in body:
+        # The series the table names are the ones the panels below query.
+        metrics = re.findall(r"\b(?:http|db)_\w+", pull)
+        assert metrics and all(m in prometheus for m in metrics), f"{signal}: {pull}"
+        paths = [re.split(r"[<*{]", code)[0] for code in re.findall(r"`(stats[^`]*)`", push)]
+        assert paths and all(path in graphite for path in paths), f"{signal}: {push}"
+    assert "Symptoms and causes" in content and "db_query_duration_seconds" in content
 
 
 def test_the_provider_loads_what_compose_mounts():

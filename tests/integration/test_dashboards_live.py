@@ -1,8 +1,10 @@
 """Every query of every dashboard returns data from the live backends, as Grafana would
-ask for it; and the live Prometheus loads every rule, healthy.
+ask for it, and so does every template variable; and the live Prometheus loads every
+rule, healthy.
 
 Grafana itself is not needed: its template variables are substituted here (the
-`All` value of each variable, `$__rate_interval` a few scrapes long).
+`All` value of each variable, `$__rate_interval` a few scrapes long). Text panels
+have no queries.
 """
 
 import json
@@ -23,12 +25,20 @@ RULES = sorted((ROOT / "prometheus" / "rules").glob("*.yml"))
 TRAFFIC = {"/": (200, 10), "/database/": (200, 6), "/no/such/page": (404, 3), "/error/": (500, 2)}
 
 
+def boards() -> list[dict]:
+    return [json.loads(path.read_text()) for path in DASHBOARDS]
+
+
 def panel_targets():
-    for path in DASHBOARDS:
-        board = json.loads(path.read_text())
+    for board in boards():
         variables = {v["name"]: v["allValue"] for v in board["templating"]["list"]}
         for panel in board["panels"]:
-            for target in panel.get("targets", []):
+            if panel["type"] in ("row", "text"):
+                assert not panel.get("targets"), (
+                    f"{board['title']} / {panel['title']}: a query in a {panel['type']}"
+                )
+                continue
+            for target in panel["targets"]:
                 yield pytest.param(
                     board["title"],
                     panel["title"],
@@ -66,6 +76,15 @@ def traffic(stack) -> float:
     return started
 
 
+def eventually(stack, read, failure: str):
+    """Poll `read()` until it returns something (points, values); fail with `failure`."""
+    deadline = time.monotonic() + 20 * stack.settle_seconds()
+    while not (result := read()):
+        assert time.monotonic() < deadline, failure
+        time.sleep(stack.settle_seconds() / 2)
+    return result
+
+
 def substitute(query: str, variables: dict, rate_interval: str) -> str:
     values = {**variables, "__rate_interval": rate_interval}
     return re.sub(r"\$\{?(\w+)\}?", lambda match: values[match.group(1)], query)
@@ -96,10 +115,34 @@ def test_every_panel_query_returns_data(stack, traffic, dashboard, panel, target
     else:
         query = substitute(target["target"], variables, rate_interval)
         read = lambda: graphite_points(stack, query, since - 60)  # noqa: E731
-    deadline = time.monotonic() + 20 * stack.settle_seconds()
-    while not read():
-        assert time.monotonic() < deadline, f"{dashboard} / {panel}: no data for {query}"
-        time.sleep(stack.settle_seconds() / 2)
+    eventually(stack, read, f"{dashboard} / {panel}: no data for {query}")
+
+
+def template_variables():
+    for board in boards():
+        for variable in board["templating"]["list"]:
+            yield pytest.param(board["title"], variable, id=f"{board['uid']}/{variable['name']}")
+
+
+def variable_values(stack, variable: dict) -> list[str]:
+    """The values Grafana would offer for a query variable (label_values or a Graphite find)."""
+    if variable["datasource"]["uid"] == "prometheus":
+        selector, label = re.fullmatch(r"label_values\((.+), (\w+)\)", variable["query"]).groups()
+        params = {"match[]": selector, "start": stack.started_at - 60}
+        response = requests.get(f"{stack.prometheus}/api/v1/label/{label}/values", params=params, timeout=10)
+        assert response.status_code == 200, f"{variable['query']}: {response.text}"
+        return response.json()["data"]
+    response = requests.get(f"{stack.graphite}/metrics/find", params={"query": variable["query"]}, timeout=10)
+    assert response.status_code == 200, f"{variable['query']}: {response.text[-2000:]}"
+    return [node["text"] for node in response.json()]
+
+
+@pytest.mark.parametrize(("dashboard", "variable"), list(template_variables()))
+def test_every_template_variable_offers_values(stack, traffic, dashboard, variable):
+    values = eventually(
+        stack, lambda: variable_values(stack, variable), f"{dashboard}: {variable['name']} offers nothing"
+    )
+    assert all(values), f"{dashboard}: variable {variable['name']} offers an empty value: {values}"
 
 
 def test_prometheus_loads_every_rule_healthy(stack):

@@ -26,7 +26,7 @@ import yaml
 
 from . import native_config as cfg
 from .deps import STATSD_JS, SYSTEM_PYTHON
-from .settings import ROOT, Ports
+from .settings import ROOT, Ports, app_environment, lab_environment
 
 READY_LINE = "native stack ready"
 START_TIMEOUT = 60.0
@@ -81,10 +81,10 @@ def statsd_healthy(admin_port: int) -> Callable[[], bool]:
     return check
 
 
-def check_ports_free(ports: Ports) -> None:
+def check_ports_free(ports: Ports, loadgen: bool) -> None:
     """Stop early, naming the variable, when a port is already taken."""
     for name, port in ports.as_env().items():
-        if name == "GRAFANA_PORT":
+        if name == "GRAFANA_PORT" or (name == "LOADGEN_PORT" and not loadgen):
             continue
         kind = socket.SOCK_DGRAM if name == "STATSD_PORT" else socket.SOCK_STREAM
         with socket.socket(socket.AF_INET, kind) as sock:
@@ -113,7 +113,7 @@ def prepare(ports: Ports, data_dir: Path, flush_seconds: int, scrape_interval: s
     (data_dir / "prometheus" / "prometheus.yml").write_text(yaml.safe_dump(prometheus, sort_keys=False))
     secret_file = data_dir / "graphite" / "secret_key"
     if not secret_file.exists():
-        secret_file.write_text(os.environ.get("GRAPHITE_SECRET_KEY") or secrets.token_urlsafe(48))
+        secret_file.write_text(lab_environment().get("GRAPHITE_SECRET_KEY") or secrets.token_urlsafe(48))
     (data_dir / "graphite" / "lab_graphite_settings.py").write_text(
         cfg.graphite_web_settings(ports, data_dir, secret_file.read_text().strip())
     )
@@ -133,8 +133,9 @@ def prepare(ports: Ports, data_dir: Path, flush_seconds: int, scrape_interval: s
     return graphite_env
 
 
-def services(ports: Ports, data_dir: Path, graphite_env: dict[str, str]) -> list[Service]:
+def services(ports: Ports, data_dir: Path, graphite_env: dict[str, str], loadgen: bool) -> list[Service]:
     app_env = {
+        **app_environment(),  # what .env says of the app, as compose would pass it
         "APP_HOST": cfg.LOOPBACK,
         "APP_PORT": str(ports.app),
         "WORKER_HOST": cfg.LOOPBACK,
@@ -144,7 +145,7 @@ def services(ports: Ports, data_dir: Path, graphite_env: dict[str, str]) -> list
         "PROMETHEUS_MULTIPROC_DIR": str(data_dir / "run" / "prometheus-multiproc"),
     }
     loop = cfg.LOOPBACK
-    return [
+    stack = [
         Service(
             "carbon",
             [
@@ -205,12 +206,27 @@ def services(ports: Ports, data_dir: Path, graphite_env: dict[str, str]) -> list
             f"http://{loop}:{ports.prometheus}/targets",
         ),
     ]
+    if loadgen:
+        stack.append(
+            Service(
+                "loadgen",
+                [sys.executable, "-m", "locust", *cfg.loadgen_argv(ports, lab_environment())],
+                http_ok(f"http://{loop}:{ports.loadgen}/"),
+                f"http://{loop}:{ports.loadgen}/ (Locust: users = requests per second)",
+            )
+        )
+    return stack
 
 
 def _system_env(extra: dict[str, str]) -> dict[str, str]:
     # Debian's Python runs graphite: keep the venv's interpreter settings out.
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONHOME", "PYTHONPATH")}
     return {**env, **extra}
+
+
+def _without_locust_options(environ) -> dict[str, str]:
+    # Locust reads LOCUST_* options from its environment: only the compose file's count.
+    return {name: value for name, value in environ.items() if not name.startswith("LOCUST_")}
 
 
 def _die_with_parent() -> None:
@@ -226,7 +242,7 @@ def start(service: Service, logs: Path) -> None:
         cwd=ROOT,
         env=_system_env(service.env)
         if service.name in ("carbon", "graphite-web")
-        else {**os.environ, **service.env},
+        else {**_without_locust_options(os.environ), **service.env},
         stdin=subprocess.DEVNULL,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -266,9 +282,11 @@ def _raise_stopped(signum, frame):
     raise Stopped
 
 
-def run(ports: Ports, data_dir: Path, flush_seconds: int, scrape_interval: str | None) -> int:
+def run(
+    ports: Ports, data_dir: Path, flush_seconds: int, scrape_interval: str | None, loadgen: bool = True
+) -> int:
     """Start the stack, report its URLs, and supervise it until told to stop."""
-    check_ports_free(ports)
+    check_ports_free(ports, loadgen)
     data_dir = data_dir.resolve()
     graphite_env = prepare(ports, data_dir, flush_seconds, scrape_interval)
     logs = data_dir / "logs"
@@ -276,7 +294,7 @@ def run(ports: Ports, data_dir: Path, flush_seconds: int, scrape_interval: str |
     signal.signal(signal.SIGINT, _raise_stopped)
     signal.signal(signal.SIGTERM, _raise_stopped)
     try:
-        for service in services(ports, data_dir, graphite_env):
+        for service in services(ports, data_dir, graphite_env, loadgen):
             started.append(service)
             start(service, logs)
             print(f"  {service.name:<13}{service.url}", flush=True)

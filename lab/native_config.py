@@ -18,6 +18,7 @@ STATSD_JS = ROOT / "graphite" / "statsd" / "udp.js"
 CARBON_CONF = ROOT / "graphite" / "carbon.conf"
 STORAGE_SCHEMAS = ROOT / "graphite" / "storage-schemas.conf"
 STORAGE_AGGREGATION = ROOT / "graphite" / "storage-aggregation.conf"
+COMPOSE_FILE = ROOT / "docker-compose.yml"
 
 LOOPBACK = "127.0.0.1"
 
@@ -123,6 +124,28 @@ def storage_schemas(flush_seconds: int) -> str:
         STORAGE_SCHEMAS.read_text(),
         flags=re.MULTILINE,
     )
+
+
+def loadgen_argv(ports: Ports, environ: dict[str, str]) -> list[str]:
+    """Locust's options from the compose file's loadgen service, for the venv's Locust on loopback.
+
+    `${NAME:-default}` is resolved as compose would; the locustfile mount and the
+    app's compose address become their local equivalents; the web UI binds loopback.
+    """
+    compose = yaml.safe_load(COMPOSE_FILE.read_text())["services"]["loadgen"]
+    (mount,) = compose["volumes"]
+    source, target = mount.split(":")[:2]
+    local = {
+        target: str(ROOT / source),
+        "http://app:5000": f"http://{LOOPBACK}:{ports.app}",
+    }
+    argv = []
+    for option in compose["command"]:
+        option = re.sub(r"\$\{(\w+):-([^}]*)\}", lambda m: environ.get(m.group(1)) or m.group(2), option)
+        for compose_value, native in local.items():
+            option = option.replace(compose_value, native)
+        argv.append(option)
+    return [*argv, f"--web-host={LOOPBACK}", f"--web-port={ports.loadgen}"]
 
 
 def whisper_dir(data_dir: Path) -> Path:

@@ -24,6 +24,7 @@ STACK_DEFAULTS = {
     "CARBON_PICKLE_PORT": 2004,
     "CARBON_QUERY_PORT": 7002,
     "GRAFANA_PORT": 3000,
+    "LOADGEN_PORT": 8089,
 }
 
 
@@ -40,6 +41,16 @@ def read_dotenv(path: Path) -> dict[str, str]:
     return values
 
 
+def lab_environment(environ=None, dotenv: Path = ROOT / ".env") -> dict[str, str]:
+    """The lab's variables as compose sees them: the environment wins over `.env`."""
+    return {**read_dotenv(dotenv), **(os.environ if environ is None else environ)}
+
+
+def app_environment(environ=None, dotenv: Path = ROOT / ".env") -> dict[str, str]:
+    """The app's own settings (app/config.py) from the environment and `.env`."""
+    return {name: value for name, value in lab_environment(environ, dotenv).items() if name in APP_DEFAULTS}
+
+
 @dataclass(frozen=True)
 class Ports:
     app: int
@@ -52,11 +63,12 @@ class Ports:
     carbon_pickle: int
     carbon_query: int
     grafana: int
+    loadgen: int
 
     @classmethod
     def from_env(cls, environ=None, dotenv: Path = ROOT / ".env") -> "Ports":
         """The environment wins over `.env`, which wins over the defaults."""
-        merged = {**read_dotenv(dotenv), **(os.environ if environ is None else environ)}
+        merged = lab_environment(environ, dotenv)
         values = {}
         for name, default in STACK_DEFAULTS.items():
             raw = merged.get(name) or default

@@ -7,6 +7,7 @@ they see the file as compose itself resolves it.
 import json
 import re
 import subprocess
+import tomllib
 from pathlib import Path
 
 import compose
@@ -137,3 +138,45 @@ def test_prometheus_admin_apis_stay_off(resolved):
     command = " ".join(resolved["services"]["prometheus"].get("command", []))
     assert "--web.enable-admin-api" not in command
     assert "--web.enable-lifecycle" not in command
+
+
+def locust_pin() -> str:
+    """The Locust version of pyproject's lab extra: the one tests/test_loadgen.py runs."""
+    lab = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["lab"]
+    (requirement,) = [line for line in lab if line.startswith("locust")]
+    name, _, version = requirement.partition("==")
+    assert name == "locust" and version, f"{requirement}: pin Locust exactly, as the image is"
+    return version
+
+
+def test_the_load_generator_runs_the_locust_the_tests_run(resolved):
+    assert resolved["services"]["loadgen"]["image"] == f"locustio/locust:{locust_pin()}"
+
+
+def test_the_load_generator_sends_from_the_start_and_keeps_its_ui(resolved):
+    loadgen = resolved["services"]["loadgen"]
+    command = loadgen["command"]
+    assert "--autostart" in command and "--headless" not in command
+    assert "--host=http://app:5000" in command
+    assert {"--users=5", "--spawn-rate=1"} <= set(command)  # .env.example's defaults
+    # the web UI (Locust's default port) on loopback, and the healthcheck asks it
+    assert not any(arg.startswith("--web-port") for arg in command)
+    assert [(p["host_ip"], p["target"], p["published"]) for p in loadgen["ports"]] == [
+        ("127.0.0.1", 8089, "8089")
+    ]
+    assert "127.0.0.1:8089/" in " ".join(loadgen["healthcheck"]["test"])
+    # the locustfile comes read-only from ./loadgen
+    (locustfile,) = [arg.removeprefix("--locustfile=") for arg in command if arg.startswith("--locustfile=")]
+    mounts = {volume["target"]: volume for volume in loadgen["volumes"]}
+    mount = mounts[str(Path(locustfile).parent)]
+    assert Path(mount["source"]) == ROOT / "loadgen" and mount["read_only"]
+    assert (ROOT / "loadgen" / Path(locustfile).name).is_file()
+    assert loadgen["read_only"] is True
+    assert loadgen["depends_on"]["app"]["condition"] == "service_healthy"
+
+
+def test_the_load_generator_rate_and_port_come_from_env():
+    env = {**SECRETS, "LOADGEN_USERS": "40", "LOADGEN_SPAWN_RATE": "4", "LOADGEN_PORT": "18089"}
+    loadgen = json.loads(compose_config(env, "--format", "json").stdout)["services"]["loadgen"]
+    assert {"--users=40", "--spawn-rate=4"} <= set(loadgen["command"])
+    assert loadgen["ports"][0]["published"] == "18089"

@@ -42,22 +42,28 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-def assert_all_stopped(runner: NativeRunner, children: list[int]) -> None:
-    assert len(children) == 6  # carbon, statsd, graphite-web, app, worker, prometheus
+def assert_all_stopped(runner: NativeRunner, children: list[int], ports=TCP_PORTS) -> None:
+    # carbon, statsd, graphite-web, app, worker, prometheus (and loadgen)
+    assert len(children) == 6 + runner.loadgen
     assert [pid for pid in children if alive(pid)] == []
-    assert [name for name in TCP_PORTS if listening(runner.ports[name])] == []
+    assert [name for name in ports if listening(runner.ports[name])] == []
 
 
-def test_ctrl_c_stops_every_service():
-    runner = NativeRunner()
+def test_ctrl_c_stops_every_service_load_generator_included():
+    runner = NativeRunner(loadgen=True)
+    ports = (*TCP_PORTS, "LOADGEN_PORT")
     try:
         runner.start()
         children = runner.children()
-        assert [name for name in TCP_PORTS if not listening(runner.ports[name])] == []
+        assert [name for name in ports if not listening(runner.ports[name])] == []
+        # the load generator's traffic reaches Prometheus, as on the dashboards of `make native`
+        stack = runner.stack()
+        sent = 'sum(http_requests_total{route="/"}) > bool 0'
+        wait_until(lambda: stack.promql(sent), 1.0, 10 * stack.settle_seconds(), "load generator traffic")
         runner.process.send_signal(signal.SIGINT)
         assert runner.wait() == 0
         assert "native stack stopped\n" in runner.output
-        assert_all_stopped(runner, children)
+        assert_all_stopped(runner, children, ports)
     finally:
         if runner.process.poll() is None:
             runner.stop()

@@ -1,6 +1,6 @@
 # Observability Lab: `make help` lists the targets.
 .DEFAULT_GOAL := help
-.PHONY: help install deps native-deps run native up down test bench lint
+.PHONY: help install deps native-deps run native up down test bench experiment lint
 
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -43,6 +43,9 @@ test: install deps ## unit tests, then integration tests against a live native s
 
 bench: install deps ## measure instrumentation and scrape cost on this machine (bench/results.md)
 	$(PY) -m lab bench
+
+experiment: $(PY) ## pull vs push under an error and a latency burst, against the running stack (ARGS=...)
+	$(VENV)/bin/lab experiment $(ARGS)
 
 lint: $(PY) ## ruff
 	$(VENV)/bin/ruff check .

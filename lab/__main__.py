@@ -1,19 +1,24 @@
-"""`python -m lab COMMAND`: the lab's tooling.
+"""`python -m lab COMMAND` (or `.venv/bin/lab COMMAND`): the lab's tooling.
 
-deps     install what the native stack needs (root on Debian/Ubuntu)
-native   run the whole stack without Docker, in the foreground
-dotenv   create .env from .env.example with fresh secrets (for compose)
+deps        install what the native stack needs (root on Debian/Ubuntu)
+native      run the whole stack without Docker, in the foreground
+dotenv      create .env from .env.example with fresh secrets (for compose)
+faults      show or change the app's injected faults
+experiment  run the pull-vs-push scenario against a running stack and write a report
+bench       measure instrumentation and scrape cost
 """
 
 import argparse
 import re
 import sys
+from datetime import datetime
 from pathlib import Path
 
+from app.config import DEFAULTS as APP_DEFAULTS
 from app.config import ConfigError
 
 from . import bench, deps, dotenv, native, native_config
-from .settings import ROOT, Ports
+from .settings import ROOT, Ports, lab_environment
 
 
 def interval(text: str) -> str:
@@ -28,8 +33,24 @@ def whole_seconds(text: str) -> int:
     return int(text)
 
 
+def number(low: float, high: float, *, low_open: bool = False):
+    """An argparse type: a number in [low, high] (or (low, high]), named in the error."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = None
+        if value is None or not (low < value if low_open else low <= value) or not value <= high:
+            bound = "above" if low_open else "from"
+            raise argparse.ArgumentTypeError(f"{text!r}: expected a number {bound} {low:g} to {high:g}")
+        return value
+
+    return parse
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lab", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="lab", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("deps", help="install the native stack's Debian and npm packages")
     run = commands.add_parser("native", help="run the stack without Docker")
@@ -43,7 +64,35 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument(
         "--scrape-interval", type=interval, help="Prometheus scrape interval (default: prometheus.yml)"
     )
+    run.add_argument(
+        "--no-loadgen", dest="loadgen", action="store_false", help="no load generator (exact counts)"
+    )
     commands.add_parser("dotenv", help="create .env from .env.example with fresh secrets")
+    faults = commands.add_parser("faults", help="show or change the app's injected faults")
+    faults.add_argument("--error-rate", type=number(0, 1), help="share of requests answered 500 (0 to 1)")
+    faults.add_argument("--latency-ms", type=number(0, 10_000), help="delay added to each request (ms)")
+    faults.add_argument("--route", help="only this URL rule (e.g. /database/); default: every route")
+    faults.add_argument("--clear", action="store_true", help="remove every fault")
+    add_stack_options(faults)
+    experiment = commands.add_parser("experiment", help="pull vs push under an error and a latency burst")
+    experiment.add_argument(
+        "--phase-seconds", type=number(0, 3600, low_open=True), default=60, help="each phase"
+    )
+    for phase in ("baseline", "errors", "latency", "recovery"):
+        experiment.add_argument(
+            f"--{phase}-seconds",
+            type=number(0, 3600, low_open=True),
+            help=f"the {phase} phase (default: --phase-seconds)",
+        )
+    experiment.add_argument("--rate", type=number(0, 500, low_open=True), default=20, help="requests/s to /")
+    experiment.add_argument(
+        "--error-rate", type=number(0, 1, low_open=True), default=0.3, help="in the error burst"
+    )
+    experiment.add_argument(
+        "--latency-ms", type=number(20, 10_000), default=200, help="added in the latency burst (20 to 10000)"
+    )
+    experiment.add_argument("--out", type=Path, help="report directory (default: reports/experiment-<time>)")
+    add_stack_options(experiment)
     commands.add_parser("bench", help="measure instrumentation and scrape cost")
     args = parser.parse_args(argv)
 
@@ -58,7 +107,59 @@ def main(argv: list[str] | None = None) -> int:
         ports = Ports.from_env()
     except ConfigError as error:
         parser.error(str(error))
-    return native.run(ports, args.data_dir, args.flush_interval, args.scrape_interval)
+    if args.command == "native":
+        return native.run(ports, args.data_dir, args.flush_interval, args.scrape_interval, args.loadgen)
+    return run_against_stack(args, ports)
+
+
+def add_stack_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--app", help="the app's URL (default: http://127.0.0.1:$APP_PORT)")
+    command.add_argument("--prometheus", help="default: http://127.0.0.1:$PROMETHEUS_PORT")
+    command.add_argument("--graphite", help="graphite-web's URL (default: http://127.0.0.1:$GRAPHITE_PORT)")
+
+
+def run_against_stack(args, ports: Ports) -> int:
+    """`faults` and `experiment`: commands that talk to a running stack."""
+    # Imported here: matplotlib and friends are slow to import and only these need them.
+    import requests
+
+    from . import backends, experiment, faults, report
+
+    env = lab_environment()
+    app = args.app or f"http://127.0.0.1:{ports.app}"
+    control = faults.FaultControl(app, env.get("LAB_ADMIN_TOKEN", ""))
+    try:
+        if args.command == "faults":
+            return faults.main(control, args.error_rate, args.latency_ms, args.route, args.clear)
+        seconds = {
+            "baseline": args.baseline_seconds or args.phase_seconds,
+            "error burst": args.errors_seconds or args.phase_seconds,
+            "latency burst": args.latency_seconds or args.phase_seconds,
+            "recovery": args.recovery_seconds or args.phase_seconds,
+        }
+        scenario = experiment.Scenario(seconds, args.rate, args.error_rate, args.latency_ms)
+        run = experiment.Experiment(
+            scenario,
+            app,
+            args.prometheus or f"http://127.0.0.1:{ports.prometheus}",
+            args.graphite or f"http://127.0.0.1:{ports.graphite}",
+            control.token,
+            env.get("STATSD_PREFIX") or APP_DEFAULTS["STATSD_PREFIX"],
+        )
+        result = run.run()
+        out = args.out or ROOT / "reports" / f"experiment-{datetime.now():%Y%m%d-%H%M%S}"
+        print(f"report: {report.write(result, run, out)}")
+        return 0
+    except (faults.FaultControlError, experiment.ExperimentError, backends.BackendError) as error:
+        print(f"lab {args.command}: {error}", file=sys.stderr)
+        return 1
+    except requests.ConnectionError as error:
+        print(
+            f"lab {args.command}: {error.request.url} does not answer: is the stack running "
+            "(make native, or make up)?",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":

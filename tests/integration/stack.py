@@ -13,10 +13,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import requests
-
+from lab.backends import Graphite, Prometheus
 from lab.native import READY_LINE
-from lab.settings import STACK_DEFAULTS
+from lab.settings import STACK_DEFAULTS, lab_environment
 
 from ..helpers import ROOT, free_port
 
@@ -28,6 +27,7 @@ APP_TEST_ENV = {
     "DB_DELAY_MAX_SECONDS": "0.4",
     "STATSD_GAUGE_INTERVAL": "0.1",
     "GUNICORN_WORKERS": "3",
+    "LAB_ADMIN_TOKEN": "integration-test-token",
 }
 
 
@@ -40,38 +40,20 @@ class Stack:
     flush_seconds: float
     scrape_seconds: float
     started_at: float
+    admin_token: str
 
     def promql(self, query: str) -> float:
         """The value of a PromQL expression that sums to one number (0 when empty)."""
-        response = requests.get(f"{self.prometheus}/api/v1/query", params={"query": query}, timeout=10)
-        response.raise_for_status()
-        result = response.json()["data"]["result"]
-        return float(result[0]["value"][1]) if result else 0.0
+        return Prometheus(self.prometheus).value(query)
 
     def graphite_sum(self, target: str) -> float:
         """The sum of every point of `target` since the stack started."""
-        response = requests.get(
-            f"{self.graphite}/render",
-            params={"target": target, "from": int(self.started_at) - 60, "until": "now", "format": "json"},
-            timeout=10,
-        )
-        response.raise_for_status()
-        return sum(
-            point for series in response.json() for point, _ in series["datapoints"] if point is not None
-        )
+        return Graphite(self.graphite).total(target, self.started_at - 60)
 
     def graphite_last(self, target: str) -> float | None:
         """The latest non-empty point of `target`, or None when it has none."""
-        response = requests.get(
-            f"{self.graphite}/render",
-            params={"target": target, "from": "-2min", "until": "now", "format": "json"},
-            timeout=10,
-        )
-        response.raise_for_status()
-        points = [
-            point for series in response.json() for point, _ in series["datapoints"] if point is not None
-        ]
-        return points[-1] if points else None
+        points = Graphite(self.graphite).points(target, time.time() - 120)
+        return points[-1][1] if points else None
 
     def settle_seconds(self) -> float:
         """How long until what was sent is visible in both backends."""
@@ -105,9 +87,12 @@ def settled(read, stack: Stack, timeout: float = 60):
 class NativeRunner:
     """`python -m lab native` on free ports in a temporary data dir, as a process."""
 
-    def __init__(self, ports: dict[str, str] | None = None, data_dir: str | None = None):
+    def __init__(
+        self, ports: dict[str, str] | None = None, data_dir: str | None = None, loadgen: bool = False
+    ):
         self.ports = ports or {name: str(free_port()) for name in STACK_DEFAULTS}
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="lab-native-")
+        self.loadgen = loadgen  # off by default: the tests count exact traffic
         self.output: list[str] = []
         self._ready = threading.Event()
 
@@ -116,6 +101,8 @@ class NativeRunner:
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)
         argv = [sys.executable, "-m", "lab", "native", "--data-dir", self.data_dir]
         argv += ["--flush-interval", str(FLUSH_SECONDS), "--scrape-interval", SCRAPE_INTERVAL]
+        if not self.loadgen:
+            argv.append("--no-loadgen")
         self.process = subprocess.Popen(
             argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
@@ -163,6 +150,7 @@ class NativeRunner:
             flush_seconds=FLUSH_SECONDS,
             scrape_seconds=float(SCRAPE_INTERVAL.rstrip("s")),
             started_at=time.time(),
+            admin_token=APP_TEST_ENV["LAB_ADMIN_TOKEN"],
         )
 
 
@@ -206,6 +194,7 @@ def compose_stack():
             flush_seconds=10,
             scrape_seconds=5,
             started_at=started_at,
+            admin_token=lab_environment()["LAB_ADMIN_TOKEN"],
         )
 
 
@@ -216,8 +205,8 @@ def docker_engine_reachable() -> bool:
 
 
 def compose_secrets_missing() -> list[str]:
-    from lab.dotenv import SECRETS
-    from lab.settings import read_dotenv
+    """What the compose stack and these tests need from .env (`make up` writes it all)."""
+    from lab.dotenv import GENERATED
 
-    values = {**read_dotenv(Path(ROOT / ".env")), **os.environ}
-    return [name for name in SECRETS if not values.get(name)]
+    values = lab_environment()
+    return [name for name in GENERATED if not values.get(name)]

@@ -1,0 +1,94 @@
+"""Read the two backends through their HTTP APIs: Prometheus (PromQL) and Graphite (render).
+
+Used by `lab experiment` and by the integration tests, which talk to a stack
+through URLs only.
+"""
+
+import math
+import time
+from dataclasses import dataclass
+
+import requests
+import yaml
+
+
+class BackendError(RuntimeError):
+    """A backend answered with an error; the message carries the query and the answer."""
+
+
+def _get(url: str, params: dict) -> requests.Response:
+    response = requests.get(url, params=params, timeout=10)
+    if response.status_code != 200:
+        raise BackendError(f"{response.url}: HTTP {response.status_code}: {response.text[-500:]}")
+    return response
+
+
+@dataclass(frozen=True)
+class Prometheus:
+    url: str
+
+    def value(self, query: str, at: float | None = None) -> float:
+        """The value of a PromQL expression that sums to one number (0 when it has no series)."""
+        params = {"query": query} if at is None else {"query": query, "time": at}
+        result = _get(f"{self.url}/api/v1/query", params).json()["data"]["result"]
+        return float(result[0]["value"][1]) if result else 0.0
+
+    def series(self, query: str, start: float, end: float, step: float) -> list[tuple[float, float]]:
+        """(time, value) points of a range query, summed to one series; NaN points dropped."""
+        params = {"query": query, "start": start, "end": end, "step": step}
+        result = _get(f"{self.url}/api/v1/query_range", params).json()["data"]["result"]
+        points = [(float(t), float(v)) for series in result[:1] for t, v in series["values"]]
+        return [(t, v) for t, v in points if math.isfinite(v)]
+
+    def scrape_interval(self, job: str = "app") -> float:
+        """The scrape interval Prometheus uses for `job`, in seconds."""
+        config = yaml.safe_load(_get(f"{self.url}/api/v1/status/config", {}).json()["data"]["yaml"])
+        interval = config["global"].get("scrape_interval", "1m")
+        for scrape in config.get("scrape_configs", []):
+            if scrape["job_name"] == job:
+                interval = scrape.get("scrape_interval", interval)
+        return duration_seconds(interval)
+
+
+def duration_seconds(text: str) -> float:
+    """A Prometheus duration (`5s`, `1m`, `500ms`) in seconds."""
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+    for unit in sorted(units, key=len, reverse=True):
+        if text.endswith(unit) and text[: -len(unit)].isdigit():
+            return int(text[: -len(unit)]) * units[unit]
+    raise ValueError(f"{text!r}: not a Prometheus duration")
+
+
+@dataclass(frozen=True)
+class Graphite:
+    url: str
+
+    def points(self, target: str, start: float, end: float | None = None) -> list[tuple[float, float]]:
+        """(timestamp, value) of every non-empty point of `target`, over every series it names."""
+        params = {"target": target, "from": int(start), "until": "now" if end is None else int(end) + 1}
+        params["format"] = "json"
+        series = _get(f"{self.url}/render", params).json()
+        return sorted((float(t), v) for s in series for v, t in s["datapoints"] if v is not None)
+
+    def total(self, target: str, start: float) -> float:
+        """The sum of every point of `target` since `start`."""
+        return sum(value for _, value in self.points(target, start))
+
+    def step(self, target: str, start: float) -> float | None:
+        """The seconds between two points of `target` (its finest retention), if it has points."""
+        params = {"target": target, "from": int(start), "until": "now", "format": "json"}
+        series = _get(f"{self.url}/render", params).json()
+        if not series or len(series[0]["datapoints"]) < 2:
+            return None
+        (_, first), (_, second) = series[0]["datapoints"][:2]
+        return float(second - first)
+
+
+def wait_for(read, done, timeout: float, interval: float = 0.25):
+    """Call `read()` until `done(value)` or the timeout; return the last value read."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = read()
+        if done(value) or time.monotonic() >= deadline:
+            return value
+        time.sleep(interval)

@@ -1,0 +1,350 @@
+"""`lab experiment`: a scripted scenario against a running stack, and how each pipeline saw it.
+
+Four phases of steady traffic to `/`: baseline, an error burst, a latency burst
+(both injected through the app's /faults), and recovery. The experiment counts
+every request it sends and every answer (the truth), then asks Prometheus and
+Graphite, phase by phase, for totals, error ratio and p95/p99 latency, and
+notes how long after each burst started each backend showed it. lab/report.py
+writes it up.
+
+Between phases the traffic pauses until both backends hold the whole phase
+(or stop changing): that is what makes per-phase totals exact, since a scrape
+or a flush that straddled two phases would split their requests.
+"""
+
+import math
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tqdm import tqdm
+
+from . import traffic
+from .backends import Graphite, Prometheus, wait_for
+from .faults import FaultControl
+
+PHASES = ("baseline", "error burst", "latency burst", "recovery")
+POLL_SECONDS = 0.25
+STATSD_OWN_SERIES = "stats.statsd.graphiteStats.calculationtime"
+
+
+class ExperimentError(RuntimeError):
+    """The stack is not in a state the experiment can measure; the message says why."""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    seconds: dict[str, float]  # phase -> duration
+    rate: float = 20.0  # requests per second to /
+    error_rate: float = 0.3  # injected during the error burst
+    latency_ms: float = 200.0  # injected during the latency burst
+
+    def faults(self, phase: str) -> dict | None:
+        if phase == "error burst":
+            return {"routes": {"/": {"error_rate": self.error_rate}}}
+        if phase == "latency burst":
+            return {"routes": {"/": {"latency_ms": self.latency_ms}}}
+        return None
+
+
+@dataclass(frozen=True)
+class Queries:
+    """What each backend is asked about route `/` (Flask endpoint `index`)."""
+
+    prefix: str  # STATSD_PREFIX
+    rate_window: str  # a few scrapes, like Grafana's $__rate_interval
+
+    total = 'sum(http_requests_total{job="app",route="/"})'
+    errors = 'sum(http_requests_total{job="app",route="/",status=~"5.."})'
+    buckets = 'http_request_duration_seconds_bucket{job="app",route="/"}'
+
+    @property
+    def graphite_total(self) -> str:
+        return f"stats_counts.{self.prefix}.http.requests.index.*.*"
+
+    @property
+    def graphite_errors(self) -> str:
+        return f"stats_counts.{self.prefix}.http.requests.index.*.5*"
+
+    def graphite_rate(self) -> str:
+        return f"sumSeries(stats.{self.prefix}.http.requests.index.*.*)"
+
+    def graphite_upper(self, percent: int) -> str:
+        return f"stats.timers.{self.prefix}.http.latency.index.GET.upper_{percent}"
+
+    def rate(self) -> str:
+        return f'sum(rate(http_requests_total{{job="app",route="/"}}[{self.rate_window}]))'
+
+    def error_ratio(self) -> str:
+        errors = f'sum(rate(http_requests_total{{job="app",route="/",status=~"5.."}}[{self.rate_window}]))'
+        return f"({errors} or vector(0)) / {self.rate()}"
+
+    def quantile(self, q: float) -> str:
+        rate = f'rate(http_request_duration_seconds_bucket{{job="app",route="/"}}[{self.rate_window}])'
+        return f"histogram_quantile({q}, sum by (le) ({rate}))"
+
+    def quantile_between(self, q: float, seconds: float) -> str:
+        """The q-quantile of exactly the requests between `seconds` ago and the query time."""
+        now, then = (
+            f"sum by (le) ({self.buckets})",
+            f"sum by (le) ({self.buckets} offset {round(seconds * 1000)}ms)",
+        )
+        return f"histogram_quantile({q}, {now} - {then})"
+
+
+@dataclass
+class Counts:
+    total: float
+    errors: float
+
+    @property
+    def error_ratio(self) -> float:
+        return self.errors / self.total if self.total else math.nan
+
+    def plus(self, other: "Counts") -> "Counts":
+        return Counts(self.total + other.total, self.errors + other.errors)
+
+    def minus(self, other: "Counts") -> "Counts":
+        return Counts(self.total - other.total, self.errors - other.errors)
+
+
+@dataclass(frozen=True)
+class Mark:
+    """Where the backends' totals stood while nothing was in flight: a phase counts from here."""
+
+    at: float
+    prometheus: Counts
+    graphite: Counts
+
+
+@dataclass
+class Phase:
+    name: str
+    faults: dict | None
+    start: float
+    end: float
+    settled: float  # when both backends held the phase (or stopped changing)
+    answers: list[traffic.Answer]
+    truth: Counts
+    prometheus: Counts
+    graphite: Counts
+    latency: dict[str, dict[str, float]]  # source -> {"p95": ms, ...}
+    detected: dict[str, float | None]  # backend -> seconds after the start it showed the burst
+
+
+@dataclass
+class Result:
+    scenario: Scenario
+    urls: dict[str, str]
+    scrape_seconds: float
+    flush_seconds: float
+    started: float
+    finished: float
+    phases: list[Phase]
+
+
+class Experiment:
+    def __init__(self, scenario: Scenario, app: str, prometheus: str, graphite: str, token: str, prefix: str):
+        self.scenario = scenario
+        self.app = app.rstrip("/")
+        self.prometheus = Prometheus(prometheus.rstrip("/"))
+        self.graphite = Graphite(graphite.rstrip("/"))
+        self.faults = FaultControl(self.app, token)
+        self.prefix = prefix
+
+    def run(self) -> Result:
+        """Run every phase; return what was sent and what each backend says of it."""
+        self.faults.clear()  # also checks the token, before any traffic is sent
+        started = time.time()
+        # Every Graphite total is a sum of points from here: older points cancel out in differences.
+        self.since = started - 60
+        self.scrape = self.prometheus.scrape_interval("app")
+        self.queries = Queries(self.prefix, f"{max(4 * self.scrape, 4):g}s")
+        # StatsD reports on itself at every flush, in the StatsD schema: its step is the flush interval.
+        self.flush = self.graphite.step(STATSD_OWN_SERIES, self.since) or 10.0
+        mark = self._check_quiet()
+        phases = []
+        with tqdm(total=sum(self.scenario.seconds.values()), unit="s", bar_format=BAR) as progress:
+            for name in PHASES:
+                phase, mark = self._run_phase(name, mark, progress)
+                phases.append(phase)
+                if name != PHASES[-1]:
+                    # One more flush, so that the next phase's first points fall in a later slot.
+                    time.sleep(self.flush)
+        self.faults.clear()
+        urls = {"app": self.app, "prometheus": self.prometheus.url, "graphite": self.graphite.url}
+        return Result(self.scenario, urls, self.scrape, self.flush, started, time.time(), phases)
+
+    def _cumulative(self) -> tuple[Counts, Counts]:
+        prometheus = Counts(
+            self.prometheus.value(self.queries.total), self.prometheus.value(self.queries.errors)
+        )
+        graphite = Counts(
+            self.graphite.total(self.queries.graphite_total, self.since),
+            self.graphite.total(self.queries.graphite_errors, self.since),
+        )
+        return prometheus, graphite
+
+    def _quiet_seconds(self) -> float:
+        return 2 * max(self.scrape, self.flush) + 2
+
+    def _check_quiet(self) -> Mark:
+        """Make sure nothing else sends to `/` (the totals would include it)."""
+        before = self._cumulative()
+        time.sleep(max(self.scrape, self.flush) + 1)
+        after = self._cumulative()
+        if after != before:
+            raise ExperimentError(
+                f"other traffic reaches / (Prometheus total {before[0].total:g} -> {after[0].total:g}, "
+                f"Graphite {before[1].total:g} -> {after[1].total:g}): stop the load generator "
+                "(docker compose stop loadgen), wait a few seconds and try again"
+            )
+        return Mark(time.time(), *after)
+
+    def _run_phase(self, name: str, mark: Mark, progress) -> tuple[Phase, Mark]:
+        faults = self.scenario.faults(name)
+        if faults is None:
+            self.faults.clear()
+        else:
+            self.faults.replace(faults)
+        time.sleep(0.6)  # every worker re-reads the faults within 0.5 s (app/faults.py)
+
+        progress.set_description(name)
+        seconds, done_before = self.scenario.seconds[name], progress.n
+        start = time.time()
+        detector = Detector(self._detections(name, start), start)
+        detector.start()
+
+        def tick():
+            progress.n = done_before + min(time.time() - start, seconds)
+            progress.refresh()
+
+        answers = traffic.send(self.app + "/", self.scenario.rate, seconds, tick=tick)
+        end = time.time()
+        progress.n = done_before + seconds
+        answered = [a for a in answers if a.status]
+        truth = Counts(len(answered), sum(1 for a in answered if a.status >= 500))
+
+        progress.set_description(f"{name}: waiting for the backends")
+        prometheus, graphite = self._settle(mark, truth)
+        settled = time.time()
+        detector.stop()
+        phase = Phase(
+            name=name,
+            faults=faults,
+            start=start,
+            end=end,
+            settled=settled,
+            answers=answers,
+            truth=truth,
+            prometheus=prometheus.minus(mark.prometheus),
+            graphite=graphite.minus(mark.graphite),
+            latency=self._latencies(answered, mark.at, settled),
+            detected=detector.found,
+        )
+        return phase, Mark(settled, prometheus, graphite)
+
+    def _settle(self, mark: Mark, truth: Counts) -> tuple[Counts, Counts]:
+        """Wait until both backends hold the phase's requests, or stop changing."""
+        expected = (mark.prometheus.plus(truth), mark.graphite.plus(truth))
+        last, unchanged_since = None, time.monotonic()
+
+        def read():
+            nonlocal last, unchanged_since
+            current = self._cumulative()
+            if current != last:
+                last, unchanged_since = current, time.monotonic()
+            return current
+
+        def done(current) -> bool:
+            return current == expected or time.monotonic() - unchanged_since > self._quiet_seconds()
+
+        return wait_for(read, done, timeout=10 * self._quiet_seconds(), interval=POLL_SECONDS)
+
+    def _latencies(self, answered: list[traffic.Answer], since: float, until: float) -> dict:
+        """p95 and p99 in ms: the client's (truth), Prometheus's, and Graphite's per-flush values."""
+        prometheus = {
+            f"p{q}": 1000
+            * self.prometheus.value(self.queries.quantile_between(q / 100, until - since), at=until)
+            for q in (95, 99)
+        }
+        # The slots of this phase's flushes: after the last one of the phase before.
+        first_slot = math.floor((since + 1) / self.flush) * self.flush
+        last_slot = math.floor((until + 1) / self.flush) * self.flush
+        graphite = {}
+        for q in (95, 99):
+            values = [
+                value
+                for slot, value in self.graphite.points(self.queries.graphite_upper(q), first_slot, last_slot)
+                if first_slot < slot <= last_slot
+            ]
+            graphite[f"p{q} mean of flushes"] = statistics.fmean(values) if values else math.nan
+            graphite[f"p{q} max of flushes"] = max(values) if values else math.nan
+        truth = percentiles([a.seconds * 1000 for a in answered])
+        return {"truth": truth, "prometheus": prometheus, "graphite": graphite}
+
+    def _detections(self, name: str, start: float) -> dict[str, Callable[[], bool]]:
+        """For a burst: per backend, whether its dashboard query shows half the injected fault yet."""
+        q, first_slot = self.queries, math.floor(start / self.flush) * self.flush
+        if name == "error burst":
+            threshold = self.scenario.error_rate / 2
+            return {
+                "prometheus": lambda: self.prometheus.value(q.error_ratio()) >= threshold,
+                "graphite": lambda: any(
+                    ratio >= threshold for _, ratio in self.graphite_error_ratios(first_slot)
+                ),
+            }
+        if name == "latency burst":
+            threshold_ms = self.scenario.latency_ms / 2
+            return {
+                "prometheus": lambda: 1000 * self.prometheus.value(q.quantile(0.95)) >= threshold_ms,
+                "graphite": lambda: any(
+                    value >= threshold_ms
+                    for _, value in self.graphite.points(q.graphite_upper(95), first_slot)
+                ),
+            }
+        return {}
+
+    def graphite_error_ratios(self, start: float, end: float | None = None) -> list[tuple[float, float]]:
+        """Per flush slot: the 5xx share of `/`'s requests, as the push dashboard computes it."""
+        totals: dict[float, float] = {}
+        errors: dict[float, float] = {}
+        for slot, value in self.graphite.points(self.queries.graphite_total, start, end):
+            totals[slot] = totals.get(slot, 0) + value
+        for slot, value in self.graphite.points(self.queries.graphite_errors, start, end):
+            errors[slot] = errors.get(slot, 0) + value
+        return [(slot, errors.get(slot, 0) / total) for slot, total in sorted(totals.items()) if total]
+
+
+class Detector(threading.Thread):
+    """Poll each backend until it shows the burst; remember when (seconds after `start`)."""
+
+    def __init__(self, checks: dict[str, Callable[[], bool]], start: float):
+        super().__init__(daemon=True)
+        self.checks = checks
+        self.start_time = start
+        self.found: dict[str, float | None] = dict.fromkeys(checks)
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set() and None in self.found.values():
+            for backend, check in self.checks.items():
+                if self.found[backend] is None and check():
+                    self.found[backend] = time.time() - self.start_time
+            self._stop_event.wait(POLL_SECONDS)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join()
+
+
+def percentiles(values_ms: list[float]) -> dict[str, float]:
+    if len(values_ms) < 2:
+        return {"p95": math.nan, "p99": math.nan}
+    cuts = statistics.quantiles(values_ms, n=100, method="inclusive")
+    return {"p95": cuts[94], "p99": cuts[98]}
+
+
+BAR = "{desc:<34} {percentage:3.0f}%|{bar:30}| {n:.0f}/{total:.0f} s"

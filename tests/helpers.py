@@ -14,6 +14,8 @@ from typing import NamedTuple
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from lab.backends import Prometheus, wait_for
+
 ROOT = Path(__file__).resolve().parent.parent
 # A host name that never resolves. The space makes the C resolver refuse it on
 # the spot, so the tests send no DNS query off this machine.
@@ -136,3 +138,42 @@ def gunicorn(**env):
                 process.kill()
                 process.wait()
                 raise
+
+
+def wait_for_value(read, expected, what: str, timeout: float = 20.0):
+    """Poll `read()` until it returns `expected`; fail naming what and the last value seen."""
+    seen = wait_for(read, lambda value: value == expected, timeout)
+    assert seen == expected, f"{what}: expected {expected}, got {seen}"
+
+
+@contextlib.contextmanager
+def prometheus_scraping(target_url: str, data_dir: Path, interval: str = "250ms"):
+    """Debian's Prometheus on a free port, scraping `target_url` as job "app"; yields its client."""
+    port = free_port()
+    config = data_dir / "prometheus.yml"
+    target = target_url.removeprefix("http://")
+    config.write_text(
+        f"global: {{scrape_interval: {interval}, evaluation_interval: {interval}}}\n"
+        f"scrape_configs: [{{job_name: app, static_configs: [{{targets: ['{target}']}}]}}]\n"
+    )
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            [
+                "prometheus",
+                f"--config.file={config}",
+                f"--storage.tsdb.path={data_dir / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_for_http(f"http://127.0.0.1:{port}/-/ready", process=process)
+            yield Prometheus(f"http://127.0.0.1:{port}")
+        except BaseException:
+            log.seek(0)
+            print(log.read().decode(errors="replace")[-3000:])
+            raise
+        finally:
+            process.terminate()
+            process.wait(timeout=30)

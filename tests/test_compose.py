@@ -180,3 +180,39 @@ def test_the_load_generator_rate_and_port_come_from_env():
     loadgen = json.loads(compose_config(env, "--format", "json").stdout)["services"]["loadgen"]
     assert {"--users=40", "--spawn-rate=4"} <= set(loadgen["command"])
     assert loadgen["ports"][0]["published"] == "18089"
+
+
+def test_grafana_has_no_default_password_and_anonymous_users_only_view(resolved):
+    grafana = resolved["services"]["grafana"]["environment"]
+    assert grafana["GF_SECURITY_ADMIN_PASSWORD"] == SECRETS["GRAFANA_ADMIN_PASSWORD"]  # from .env, no default
+    assert grafana["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"
+    assert grafana["GF_USERS_ALLOW_SIGN_UP"] == "false"
+    assert (
+        resolved["services"]["graphite"]["environment"]["GRAPHITE_SECRET_KEY"]
+        == SECRETS["GRAPHITE_SECRET_KEY"]
+    )
+
+
+def test_a_missing_secret_is_named_with_what_to_do():
+    for missing in SECRETS:
+        result = compose_config(
+            {name: value for name, value in SECRETS.items() if name != missing}, "--quiet"
+        )
+        assert result.returncode != 0
+        assert missing in result.stderr and "make up writes one" in result.stderr, result.stderr
+
+
+def test_the_app_runs_as_non_root_on_a_read_only_root(resolved):
+    for name in ("app", "worker"):
+        assert resolved["services"][name].get("read_only") is True, name
+    dockerfile = (ROOT / "app" / "Dockerfile").read_text()
+    users = re.findall(r"^USER\s+(\S+)", dockerfile, re.MULTILINE)
+    assert users and users[-1] not in ("root", "0"), users
+    assert "PROMETHEUS_MULTIPROC_DIR=/tmp/" in dockerfile  # on the app's tmpfs
+
+
+def test_env_example_documents_every_variable_compose_reads():
+    compose = (ROOT / "docker-compose.yml").read_text()
+    used = set(re.findall(r"\$\{(\w+)", compose))
+    documented = set(re.findall(r"^(\w+)=", (ROOT / ".env.example").read_text(), re.MULTILINE))
+    assert used <= documented, f"not in .env.example: {sorted(used - documented)}"

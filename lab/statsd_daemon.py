@@ -1,0 +1,94 @@
+"""The real StatsD daemon (npm's statsd, as the native stack runs it) on loopback,
+without backends: for the benchmark and the tests, which read its counters
+through its admin interface instead of waiting for a flush.
+"""
+
+import json
+import re
+import socket
+import subprocess
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from .deps import STATSD_JS
+
+LOOPBACK = "127.0.0.1"
+
+
+def _free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.bind((LOOPBACK, 0))
+        return sock.getsockname()[1]
+
+
+class StatsdDaemon:
+    """A running daemon: `port` takes the app's UDP pushes, `counters()` reads what it holds."""
+
+    def __init__(self, port: int | None = None):
+        self.port = port or _free_port(socket.SOCK_DGRAM)
+        self.admin_port = _free_port()
+        self.process: subprocess.Popen | None = None
+        self._config = Path(tempfile.mkdtemp(prefix="statsd-")) / "config.js"
+
+    def start(self) -> "StatsdDaemon":
+        self._config.write_text(
+            json.dumps(
+                {
+                    "address": LOOPBACK,
+                    "port": self.port,
+                    "mgmt_address": LOOPBACK,
+                    "mgmt_port": self.admin_port,
+                    "backends": [],
+                    # Nothing is flushed away while a test or a benchmark runs.
+                    "flushInterval": 3_600_000,
+                    "automaticConfigReload": False,
+                }
+            )
+        )
+        self.process = subprocess.Popen(
+            ["node", str(STATSD_JS), str(self._config)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + 10
+        while not self._admin("health").startswith("health: up"):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"statsd did not start on udp/{self.port}")
+            time.sleep(0.05)
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def counters(self) -> dict[str, float]:
+        """The counters received since the start (the admin interface's `counters`)."""
+        # The answer is a JavaScript object literal: { 'name': 12, ... }
+        return {
+            name: float(value) for name, value in re.findall(r"'([^']+)': ([\d.]+)", self._admin("counters"))
+        }
+
+    def _admin(self, command: str) -> str:
+        try:
+            with socket.create_connection((LOOPBACK, self.admin_port), timeout=2) as conn:
+                conn.sendall(command.encode() + b"\n")
+                answer = b""
+                while not answer.endswith(b"END\n\n") and not answer.startswith(b"health"):
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    answer += chunk
+                return answer.decode()
+        except OSError:
+            return ""
+
+
+@contextmanager
+def statsd_daemon(port: int | None = None):
+    """Run a StatsD daemon for the duration of the block."""
+    daemon = StatsdDaemon(port).start()
+    try:
+        yield daemon
+    finally:
+        daemon.stop()

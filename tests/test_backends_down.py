@@ -1,0 +1,55 @@
+"""Backends come and go; the app does not notice. Real processes: gunicorn, npm's
+StatsD daemon, Debian's Prometheus.
+
+What each pipeline loses while its backend is down is the lesson: push loses the
+requests of that time (nobody received the datagrams), pull loses nothing (the
+counters kept counting; the next scrape sees them), only resolution.
+"""
+
+import requests
+
+from lab.statsd_daemon import statsd_daemon
+
+from .helpers import UNRESOLVABLE, gunicorn, prometheus_scraping, value, wait_for_value
+
+INDEX_200 = "lab.app.http.requests.index.GET.200"
+FAST = {"GUNICORN_WORKERS": "2", "DB_DELAY_MIN_SECONDS": "0", "DB_DELAY_MAX_SECONDS": "0.01"}
+
+
+def get_index(url: str, times: int) -> list[int]:
+    return [requests.get(url + "/", timeout=10).status_code for _ in range(times)]
+
+
+def test_statsd_stopped_then_back_on_its_port_gets_the_pushes_again_without_a_restart():
+    with (
+        statsd_daemon() as statsd,
+        gunicorn(STATSD_HOST="127.0.0.1", STATSD_PORT=str(statsd.port), **FAST) as app,
+    ):
+        assert get_index(app.url, 20) == [200] * 20
+        wait_for_value(lambda: statsd.counters().get(INDEX_200), 20, "pushes before the stop")
+
+        statsd.stop()
+        assert get_index(app.url, 20) == [200] * 20  # nobody listens: no error, no delay
+
+        with statsd_daemon(statsd.port) as back:
+            assert get_index(app.url, 20) == [200] * 20
+            # the 20 sent while it was down are gone: push has no memory
+            wait_for_value(lambda: back.counters().get(INDEX_200), 20, "pushes after the restart")
+        assert value(app.scrape(), "http_requests_total", method="GET", route="/", status="200") == 60
+
+
+def test_an_unresolvable_statsd_host_costs_no_request():
+    with gunicorn(STATSD_HOST=UNRESOLVABLE, **FAST) as app:
+        assert get_index(app.url, 30) == [200] * 30
+        assert value(app.scrape(), "http_requests_total", method="GET", route="/", status="200") == 30
+
+
+def test_prometheus_stopped_loses_no_request_it_scrapes_them_when_back(tmp_path):
+    with gunicorn(STATSD_HOST=UNRESOLVABLE, **FAST) as app:
+        query = 'sum(http_requests_total{route="/"})'
+        with prometheus_scraping(app.url, tmp_path) as prometheus:
+            assert get_index(app.url, 10) == [200] * 10
+            wait_for_value(lambda: prometheus.value(query), 10, "Prometheus before its stop")
+        assert get_index(app.url, 15) == [200] * 15  # nothing scrapes: nothing changes for the app
+        with prometheus_scraping(app.url, tmp_path) as prometheus:  # same data directory
+            wait_for_value(lambda: prometheus.value(query), 25, "Prometheus after its restart")

@@ -1,0 +1,58 @@
+"""Worker recycling and SIGKILL under a real Prometheus: no counter ever goes backwards
+(resets() is 0 over the run), the totals are exact, in flight returns to 0, capacity
+counts live workers only, and the multiprocess directory stays bounded.
+
+The soak version (thousands of recycles, scrape time against recycles) is in `make bench`.
+"""
+
+import os
+import signal
+import threading
+
+import requests
+
+from .helpers import gunicorn, prometheus_scraping, wait_for_value
+
+WORKERS, MAX_REQUESTS, ROUNDS, PER_ROUND = 3, 3, 6, 40
+ENV = {
+    "GUNICORN_WORKERS": str(WORKERS),
+    "GUNICORN_MAX_REQUESTS": str(MAX_REQUESTS),
+    "STATSD_HOST": "127.0.0.1",
+    "DB_DELAY_MIN_SECONDS": "0",
+    "DB_DELAY_MAX_SECONDS": "0.01",
+}
+
+
+def send(url: str, count: int) -> None:
+    for i in range(count):
+        # a /database/ now and then, so the histogram of another route is recycled too
+        path = "/database/" if i % 5 == 0 else "/"
+        assert requests.get(url + path, timeout=10).status_code == 200
+
+
+def test_counters_never_go_backwards_across_recycles_and_kills(tmp_path):
+    with gunicorn(**ENV) as app, prometheus_scraping(app.url, tmp_path) as prometheus:
+        for round_ in range(ROUNDS):
+            # two clients at once, so that workers recycle while others are busy
+            threads = [threading.Thread(target=send, args=(app.url, PER_ROUND // 2)) for _ in range(2)]
+            for thread in threads:
+                thread.start()
+            if round_ % 2:
+                for pid in app.worker_pids()[:1]:
+                    os.kill(pid, signal.SIGKILL)  # a crash: no worker_exit, no clean goodbye
+            for thread in threads:
+                thread.join()
+
+        sent = ROUNDS * PER_ROUND
+        total = 'sum(http_requests_total{route=~"/|/database/"})'
+        wait_for_value(lambda: prometheus.value(total), sent, "requests in Prometheus")
+        for counter in ("http_requests_total", "http_request_duration_seconds_count", "requests_total"):
+            # every scrape of the run: a reset would show as one here
+            assert prometheus.value(f"sum(resets({counter}[10m]))") == 0, counter
+        # a few scrapes later too (the last workers may still be recycling)
+        wait_for_value(lambda: prometheus.value("sum(http_requests_in_flight)"), 0, "in flight")
+        wait_for_value(lambda: prometheus.value("sum(http_requests_capacity)"), WORKERS, "capacity")
+
+        # ~80 workers came and went (every 3 requests, scrapes included), 3 were killed
+        files = sorted(path.name for path in app.multiproc_dir.glob("*.db"))
+        assert len(files) <= WORKERS * 3 + 3, files

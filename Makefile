@@ -28,6 +28,7 @@ run: $(PY) ## the app alone under gunicorn on 127.0.0.1:$APP_PORT (no backends n
 	$(VENV)/bin/gunicorn --config app/gunicorn.conf.py
 
 native: deps ## the whole stack without Docker (Grafana excepted), in the foreground; Ctrl-C stops it
+	$(PY) -m lab dotenv
 	$(PY) -m lab native
 
 up: ## the whole stack with Docker Compose (creates .env with fresh secrets if missing)

@@ -19,6 +19,7 @@ from prometheus_client.multiprocess import MultiProcessCollector, mark_process_d
 
 ARCHIVED_TYPES = ("counter", "histogram", "summary")  # values that add up across processes
 LOCK_FILE = ".scrape.lock"  # not *.db: the collector never reads it
+HEADER_BYTES = 8  # of an MmapedDict file: bytes used (4), padding (4)
 
 
 @contextmanager
@@ -36,8 +37,32 @@ def collect(path: str) -> bytes:
     # Shared: scrapes run side by side; only the archiving waits for them.
     with _locked(path, fcntl.LOCK_SH):
         registry = CollectorRegistry()
-        MultiProcessCollector(registry, path=path)
+        registry.register(_ReadyFiles(path))
         return generate_latest(registry)
+
+
+class _ReadyFiles:
+    """prometheus_client's MultiProcessCollector, over the files that hold a header.
+
+    A booting worker creates its file empty, then sizes it (prometheus_client's
+    MmapedDict): a scrape that lists the directory in between read 0 bytes and
+    failed with a 500 (about one scrape in a thousand while workers recycle on
+    a busy machine). Such a file holds no value yet: it is left for the next scrape.
+    """
+
+    def __init__(self, path: str):
+        self._path = path
+
+    def collect(self):
+        files = []
+        for entry in os.scandir(self._path):
+            if entry.name.endswith(".db"):
+                try:
+                    if entry.stat().st_size >= HEADER_BYTES:
+                        files.append(entry.path)
+                except FileNotFoundError:  # a live gauge file, removed with its worker
+                    continue
+        return MultiProcessCollector.merge(files, accumulate=True)
 
 
 def archive_dead_process(pid: int, path: str) -> None:

@@ -97,6 +97,9 @@ class Faults:
         return cls(default, overrides)
 
 
+NO_FAULTS = Faults()  # what the store holds with no faults file: `inject` returns at once
+
+
 def _fault(settings: dict, prefix: str) -> Fault:
     values = {}
     for name, (low, high) in LIMITS.items():
@@ -115,7 +118,7 @@ class FaultStore:
 
     def __init__(self, path: Path):
         self.path = path
-        self._faults = Faults()
+        self._faults = NO_FAULTS
         self._seen = None  # (inode, mtime) of the file last read
         self._next_check = 0.0
 
@@ -130,7 +133,7 @@ class FaultStore:
         try:
             stat = self.path.stat()
         except FileNotFoundError:
-            self._seen, self._faults = None, Faults()
+            self._seen, self._faults = None, NO_FAULTS
             return
         seen = (stat.st_ino, stat.st_mtime_ns)
         if seen == self._seen:
@@ -145,7 +148,7 @@ class FaultStore:
         except (OSError, ValueError, KeyError, TypeError) as error:
             # Only PUT /faults writes this file; if someone else broke it, serve without faults.
             log.warning("ignoring unreadable faults file %s: %s", self.path, error)
-            self._faults = Faults()
+            self._faults = NO_FAULTS
 
     def replace(self, faults: Faults) -> None:
         """Write the faults for every worker (atomically: a reader sees the old or the new file)."""
@@ -211,10 +214,13 @@ def faults():
 
 def inject():
     """Before a request of the app's own routes: delay it, then maybe fail it."""
+    faults = _store().current()
+    if faults is NO_FAULTS:  # no faults file: most requests stop here, before the request proxy
+        return None
     rule = request.url_rule
     if rule is None or rule.endpoint in EXEMPT_ENDPOINTS:
         return None
-    fault = _store().current().for_route(rule.rule)
+    fault = faults.for_route(rule.rule)
     if fault.latency_ms:
         time.sleep(fault.latency_ms / 1000)
     if fault.error_rate and random.random() < fault.error_rate:

@@ -3,14 +3,19 @@
 A WSGI middleware rather than Flask hooks: it sees the final status of every
 request, including 404, 405 and requests whose view raised (500), and it is
 left out entirely when LAB_METRICS=off, so `off` costs nothing.
+
+The request path is kept short (`make bench` measures it, bench/results.md):
+the route comes from the request object Flask matched, with each rule's labels
+built once (labels.Routes), and the recorders cache their label children and
+StatsD names per (method, route, status).
 """
 
 import logging
 from time import perf_counter
 
-from flask import Flask, current_app, request
+from flask import Flask
 
-from .labels import UNMATCHED_ROUTE, method_label, route_of
+from .labels import KNOWN_METHODS, OTHER_METHOD, UNMATCHED_ROUTE, Routes, method_label
 from .pull import PullRecorder
 from .push import PushRecorder
 
@@ -42,7 +47,7 @@ class Metrics:
     def init_app(self, app: Flask) -> None:
         app.extensions["lab.metrics"] = self
         if self.pull is not None or self.push is not None:
-            app.teardown_request(_remember_route)
+            app.request_class = _kept_in_environ(app.request_class)
             app.wsgi_app = _RequestTimer(app, self)
 
     def worker_started(self, threads: int) -> None:
@@ -87,16 +92,27 @@ class Metrics:
             self.pull.post_slow(endpoint, seconds)
 
 
-ROUTE_KEY = "lab.route"
+REQUEST_KEY = "lab.request"
 # A scrape is answered while it reads the in-flight gauge: counted there, it
 # would keep the gauge at 1 or more forever. It is counted everywhere else.
 SCRAPE_PATHS = frozenset({"/metrics", "/metrics/"})
 
 
-def _remember_route(exc):
-    # The last moment the matched rule is known: Flask drops the request object
-    # from the environ when its context ends, before the middleware resumes.
-    request.environ[ROUTE_KEY] = route_of(current_app, request)
+def _kept_in_environ(request_class: type) -> type:
+    """Return a subclass of the app's request class that leaves its objects in the environ."""
+    init = request_class.__init__
+
+    class Request(request_class):
+        # Flask drops its own reference (`werkzeug.request`) when the request
+        # context ends, before the middleware resumes; the middleware reads the
+        # matched rule from this one, then removes it. Cheaper than a teardown
+        # hook, which Flask calls through `ensure_sync` and context-local proxies.
+        def __init__(self, environ, populate_request=True, shallow=False):
+            init(self, environ, populate_request, shallow)
+            environ[REQUEST_KEY] = self
+
+    Request.__qualname__ = Request.__name__ = request_class.__name__
+    return Request
 
 
 class _RequestTimer:
@@ -104,6 +120,7 @@ class _RequestTimer:
         self.wsgi_app = app.wsgi_app
         self.pull = metrics.pull
         self.push = metrics.push
+        self.routes = Routes(app)
 
     def __call__(self, environ, start_response):
         status = 500  # what the client gets if the app raises past Flask
@@ -113,22 +130,26 @@ class _RequestTimer:
             status = int(status_line[:3])
             return start_response(status_line, headers, exc_info)
 
+        pull, push = self.pull, self.push
         in_flight = environ.get("PATH_INFO") not in SCRAPE_PATHS
-        if self.pull is not None:
-            self.pull.request_started(in_flight)
-        if self.push is not None:
-            self.push.request_started(environ, in_flight)
+        if pull is not None:
+            pull.request_started(in_flight)
+        if push is not None:
+            push.request_started(environ, in_flight)
         started = perf_counter()
         try:
             return self.wsgi_app(environ, capture_status)
         finally:
             seconds = perf_counter() - started
             try:
-                method = method_label(environ.get("REQUEST_METHOD", ""))
-                route = environ.get(ROUTE_KEY, UNMATCHED_ROUTE)
-                if self.pull is not None:
-                    self.pull.request_finished(method, route, status, seconds, in_flight)
-                if self.push is not None:
-                    self.push.request_finished(environ, method, route.endpoint, status, seconds, in_flight)
+                method = environ.get("REQUEST_METHOD", "")
+                if method not in KNOWN_METHODS:  # labels.method_label, inlined
+                    method = OTHER_METHOD
+                # popped: the request refers to the environ, which must not refer back
+                route = self.routes.of(environ.pop(REQUEST_KEY, None))
+                if pull is not None:
+                    pull.request_finished(method, route, status, seconds, in_flight)
+                if push is not None:
+                    push.request_finished(environ, method, route.endpoint, status, seconds, in_flight)
             except Exception:  # a bug here may cost a data point, never the client's answer
                 log.exception("could not record the metrics of %s", environ.get("PATH_INFO"))

@@ -9,6 +9,7 @@ from typing import NamedTuple
 
 from flask import Flask, Request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.routing import Rule
 
 UNMATCHED = "unmatched"
 OTHER_METHOD = "other"
@@ -36,11 +37,43 @@ def route_of(app: Flask, request: Request) -> Route:
     A 405 did match a rule by its path, only not by its method: it is counted
     under that rule, so `/` answering 405 shows up as route="/".
     """
+    rule = rule_of(app, request)
+    return UNMATCHED_ROUTE if rule is None else _route(rule)
+
+
+def rule_of(app: Flask, request: Request) -> Rule | None:
+    """Return the URL rule the request matched (for a 405: by its path alone), or None."""
     rule = request.url_rule
     if rule is None and isinstance(request.routing_exception, MethodNotAllowed):
         rule = _rule_ignoring_method(app, request, request.routing_exception)
-    if rule is None:
-        return UNMATCHED_ROUTE
+    return rule
+
+
+class Routes:
+    """`route_of` for one app, with each rule's Route built once, not per request."""
+
+    def __init__(self, app: Flask):
+        self._app = app
+        # Rules are not hashable: keyed by id, and the rule is kept beside its
+        # Route so that id cannot be reused while the entry exists.
+        self._by_rule: dict[int, tuple[Rule, Route]] = {}
+
+    def of(self, request: Request | None) -> Route:
+        """Return the Route of `request` (None: Flask never saw it), or `unmatched`."""
+        if request is None:
+            return UNMATCHED_ROUTE
+        rule = request.url_rule
+        if rule is None:
+            rule = rule_of(self._app, request)  # 404, or a 405 by its path
+            if rule is None:
+                return UNMATCHED_ROUTE
+        cached = self._by_rule.get(id(rule))
+        if cached is None:
+            cached = self._by_rule[id(rule)] = (rule, _route(rule))
+        return cached[1]
+
+
+def _route(rule: Rule) -> Route:
     return Route(rule.rule, _graphite_safe(rule.endpoint))
 
 

@@ -2,8 +2,11 @@
 
 What makes this safe to run in many gunicorn workers:
 
-- A request's stats are gathered in one pystatsd pipeline and leave in one
-  datagram when the request ends.
+- A request's stats leave in one datagram when the request ends. Most requests
+  have only their counter and timer: that datagram is prepared once per
+  (endpoint, method, status) and sent with pystatsd's client. A request that
+  adds its own stats (the database timer, the post's `Counter`) gathers them in
+  a pystatsd pipeline, made on first use, and its counter and timer join it.
 - The in-flight gauge is sent as deltas (`+1|g`, `-1|g`): each worker pushes the
   change of its own count since its last push, so the workers add up in StatsD
   instead of overwriting each other. A background thread pushes it every
@@ -12,7 +15,8 @@ What makes this safe to run in many gunicorn workers:
   start and, if the host does not resolve (the graphite service is not up yet,
   or `make run` has no backends), serves anyway and retries in the background
   thread, which also re-resolves so a backend that comes back at a new address
-  gets the pushes again.
+  gets the pushes again. Its socket is non-blocking: a datagram that cannot
+  leave at once is dropped, and a request never waits for StatsD.
 """
 
 import logging
@@ -27,10 +31,44 @@ log = logging.getLogger(__name__)
 
 PIPELINE_KEY = "lab.statsd.pipeline"
 IN_FLIGHT = "http.in_flight"
+MAX_UDP_SIZE = 512  # pystatsd's default: a pipeline splits longer datagrams
+
+# This process's id. os.getpid() is a system call, and the request path asks
+# whether the reporter thread runs in this process (threads do not survive a fork).
+_pid = os.getpid()
+
+
+def _forked() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_forked)
+
+
+class _StatsClient(StatsClient):
+    """pystatsd's UDP client on a non-blocking socket, that can send a datagram built in advance.
+
+    Non-blocking: a datagram that cannot leave at once is dropped, never waited
+    for. Send errors are swallowed, as pystatsd does. The socket stays
+    unconnected, as pystatsd's: a connected one would fail the first send after
+    StatsD comes back (with the refusal of an earlier one), losing a datagram.
+    """
+
+    def __init__(self, host: str, port: int, prefix: str):
+        super().__init__(host, port, prefix=prefix)
+        self._sock.setblocking(False)
+
+    def send_datagram(self, data: str) -> None:
+        """Send `data` as it is: StatsD lines, already prefixed, in one datagram."""
+        try:
+            self._sock.sendto(data.encode("ascii"), self._addr)
+        except OSError:
+            pass
 
 
 class PushRecorder:
-    """Send each request's StatsD metrics in one pipeline, and the gauge as deltas."""
+    """Send each request's StatsD metrics in one datagram, and the gauge as deltas."""
 
     def __init__(self, host: str, port: int, prefix: str, gauge_interval: float, resolve_interval: float):
         self._address = (host, port)
@@ -43,23 +81,28 @@ class PushRecorder:
         self._reporter_pid = None
         self._closed = threading.Event()
         self._retired = None  # the client before the last re-resolve
+        # (endpoint, method, status) -> the request's datagram with a %-slot for its time, or
+        # None when it would not fit in one datagram (the pipeline splits it, as pystatsd does)
+        self._datagrams: dict[tuple, str | None] = {}
         self.client = self._resolve()
 
     def _resolve(self) -> StatsClient | None:
         host, port = self._address
         try:
-            return StatsClient(host, port, prefix=self._prefix)
+            return _StatsClient(host, port, prefix=self._prefix)
         except OSError as error:  # socket.gaierror: the name does not resolve (yet)
             log.warning(
                 "StatsD host %s:%s unavailable (%s); serving without pushes, retrying", host, port, error
             )
             return None
 
-    def _ensure_reporter(self) -> None:
-        # Threads do not survive fork: start one per process, on its first request.
-        if self._reporter_pid != os.getpid():
-            self._reporter_pid = os.getpid()
-            threading.Thread(target=self._report_forever, name="statsd-reporter", daemon=True).start()
+    def _start_reporter(self) -> None:
+        # Threads do not survive fork: one per process, started by its first request.
+        with self._lock:
+            if self._reporter_pid == _pid:
+                return
+            self._reporter_pid = _pid
+        threading.Thread(target=self._report_forever, name="statsd-reporter", daemon=True).start()
 
     def _report_forever(self) -> None:
         next_resolve = time.monotonic() + self._resolve_interval
@@ -76,7 +119,7 @@ class PushRecorder:
         if self._closed.is_set():  # close() ran meanwhile
             fresh.close()
             return
-        # Requests that started before the swap still hold pipelines on the old
+        # Requests that started before the swap may still hold pipelines on the old
         # client: it is closed only at the next swap, long after they ended.
         retired, self._retired, self.client = self._retired, self.client, fresh
         if retired is not None:
@@ -107,12 +150,12 @@ class PushRecorder:
         self.push_in_flight()
 
     def request_started(self, environ: dict, in_flight: bool = True) -> None:
-        self._ensure_reporter()
+        if self._reporter_pid != _pid:
+            self._start_reporter()
         if in_flight:
             with self._lock:
                 self._in_flight += 1
-        if self.client is not None:
-            environ[PIPELINE_KEY] = self.client.pipeline()
+        environ[PIPELINE_KEY] = None  # stats added by this request join its datagram (`_stats`)
 
     def request_finished(
         self, environ: dict, method: str, endpoint: str, status: int, seconds: float, in_flight: bool = True
@@ -120,12 +163,31 @@ class PushRecorder:
         if in_flight:
             with self._lock:
                 self._in_flight -= 1
-        pipe = environ.get(PIPELINE_KEY)
+        pipe = environ.pop(PIPELINE_KEY, None)
         if pipe is None:
-            return
+            client = self.client
+            if client is None:
+                return
+            key = (endpoint, method, status)
+            datagram = self._datagrams.get(key, False)
+            if datagram is False:
+                datagram = self._datagrams[key] = self._datagram(endpoint, method, status)
+            if datagram is not None:
+                client.send_datagram(datagram % (seconds * 1000))
+                return
+            pipe = client.pipeline()
         pipe.incr(f"http.requests.{endpoint}.{method}.{status}")
         pipe.timing(f"http.latency.{endpoint}.{method}", seconds * 1000)
         pipe.send()
+
+    def _datagram(self, endpoint: str, method: str, status: int) -> str | None:
+        """Return the counter and timer lines pystatsd would send, with `%0.6f` for the milliseconds."""
+        prefix = f"{self._prefix}." if self._prefix else ""
+        counter = f"{prefix}http.requests.{endpoint}.{method}.{status}:1|c"
+        timer = f"{prefix}http.latency.{endpoint}.{method}:"
+        if len(counter) + len(timer) + len("9999999.999999|ms") + 1 >= MAX_UDP_SIZE:
+            return None
+        return f"{counter}\n{timer}".replace("%", "%%") + "%0.6f|ms"
 
     def timing(self, name: str, seconds: float) -> None:
         """Add a timer to the current request's datagram (or send it alone)."""
@@ -136,8 +198,15 @@ class PushRecorder:
         self._stats().incr(name, count)
 
     def _stats(self):
-        if has_request_context() and PIPELINE_KEY in request.environ:
-            return request.environ[PIPELINE_KEY]
+        # Inside a request this recorder timed: that request's pipeline, made on first use.
+        if has_request_context():
+            environ = request.environ
+            if PIPELINE_KEY in environ:
+                pipe = environ[PIPELINE_KEY]
+                if pipe is None and self.client is not None:
+                    pipe = environ[PIPELINE_KEY] = self.client.pipeline()
+                if pipe is not None:
+                    return pipe
         return self.client or _DROP
 
 

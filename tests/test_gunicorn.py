@@ -100,3 +100,26 @@ def test_app_serves_under_gunicorn_with_an_unresolvable_statsd_host():
         assert [requests.get(url + "/").status_code for _ in range(10)] == [200] * 10
         scraped = samples(requests.get(url + "/metrics").text)
         assert value(scraped, "http_requests_total", method="GET", route="/", status="200") == 10
+
+
+def test_threaded_workers_count_concurrent_requests_exactly():
+    # gthread workers answer several requests at once: the recorders' own writes
+    # (app/pull.py writes prometheus_client's files in place) must not lose any.
+    from concurrent.futures import ThreadPoolExecutor
+
+    with UdpListener() as statsd, ThreadPoolExecutor(max_workers=8) as pool:
+        env = {"GUNICORN_WORKERS": "2", "GUNICORN_THREADS": "4", "STATSD_PORT": str(statsd.port)}
+        with gunicorn(STATSD_HOST="127.0.0.1", **env, **FAST_DB) as server:
+            pushed = pool.submit(statsd.stats, wait=2.0)  # read as they come
+            paths = ["/", "/database/"] * 150
+            statuses = list(pool.map(lambda path: requests.get(server.url + path).status_code, paths))
+            scraped = server.scrape()
+        pushed = pushed.result()
+    assert statuses == [200] * 300
+    assert value(scraped, "http_requests_total", method="GET", route="/", status="200") == 150
+    assert value(scraped, "http_request_duration_seconds_count", method="GET", route="/database/") == 150
+    assert value(scraped, "requests_total", endpoint="/") == 150
+    assert value(scraped, "http_requests_in_flight") == 0
+    assert value(scraped, "http_requests_capacity") == 8
+    assert pushed["lab.app.http.requests.index.GET.200:1|c"] == 150
+    assert pushed["lab.app.http.requests.database.GET.200:1|c"] == 150

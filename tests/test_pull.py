@@ -4,6 +4,9 @@ The metrics live for the whole test process (as in a gunicorn worker), so each
 test compares a scrape after its requests with one before.
 """
 
+import os
+import warnings
+
 import pytest
 
 from app.pull import LATENCY_BUCKETS
@@ -106,3 +109,83 @@ def test_metrics_off_records_nothing(make_app, statsd_server):
     after = scrape(client)
     assert after == before
     assert statsd_server.datagrams() == []
+
+
+# The recorder writes its values straight into prometheus_client's mmap files
+# (app/pull.py, `_Values`): what a scrape reads must be exactly what the API would have written.
+
+
+def exposed() -> dict:
+    from app.pull import exposition
+
+    return samples(exposition()[0].decode())
+
+
+def test_the_recorders_writes_are_what_a_scrape_reads_even_after_the_files_grow():
+    from app.labels import Route
+    from app.pull import PullRecorder
+
+    recorder = PullRecorder()
+    # 60 routes x 16 histogram entries of ~200 bytes: past the files' first 64 KiB,
+    # so prometheus_client re-maps them while the recorder keeps writing.
+    routes = [Route(f"/grown/{number}", f"grown_{number}") for number in range(60)]
+    before = exposed()
+    for times, route in enumerate(routes, start=1):
+        for _ in range(times):
+            recorder.request_started()
+            recorder.request_finished("GET", route, 200, 0.2)
+    after = exposed()
+
+    histograms = os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"], f"histogram_{os.getpid()}.db")
+    assert os.path.getsize(histograms) > 64 * 1024  # the file did grow past its first mapping
+    for times, route in enumerate(routes, start=1):
+        labels = {"method": "GET", "route": route.template}
+        assert value(after, "http_requests_total", status="200", **labels) == times
+        assert value(after, "http_request_duration_seconds_count", **labels) == times
+        assert value(after, "http_request_duration_seconds_bucket", le="0.25", **labels) == times
+        assert value(after, "http_request_duration_seconds_bucket", le="0.1", **labels) == 0
+        assert value(after, "http_request_duration_seconds_sum", **labels) == pytest.approx(0.2 * times)
+    assert value(after, "http_requests_in_flight") == value(before, "http_requests_in_flight") == 0
+
+
+def test_a_forked_recorder_writes_its_own_files_not_its_parents():
+    from app.labels import Route
+    from app.multiproc import archive_dead_process
+    from app.pull import PullRecorder
+
+    recorder = PullRecorder()
+    route = Route("/forked", "forked")
+    recorder.request_finished("GET", route, 200, 0.01, in_flight=False)  # the parent's writers, cached
+    with warnings.catch_warnings():
+        # Python 3.12+ warns about forking a process with threads (this one has StatsD reporters)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # the child: like a gunicorn worker forked from a preloaded master
+        try:
+            recorder.request_finished("GET", route, 200, 0.01, in_flight=False)
+            recorder.request_finished("GET", route, 200, 0.01, in_flight=False)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    assert os.path.exists(os.path.join(directory, f"counter_{pid}.db"))  # the child's own file
+    labels = {"method": "GET", "route": "/forked", "status": "200"}
+    # one from the parent, two from the child
+    assert value(exposed(), "http_requests_total", **labels) == 3
+    archive_dead_process(pid, directory)  # what gunicorn's master does for a dead worker
+    assert value(exposed(), "http_requests_total", **labels) == 3
+
+
+def test_values_outside_the_mmap_store_go_through_prometheus_clients_api():
+    from prometheus_client import CollectorRegistry, Counter, Histogram
+    from prometheus_client.values import MutexValue
+
+    from app.pull import _ApiSeries, _Values
+
+    assert _Values().place(MutexValue("counter", "c", "c", (), (), "")) is None
+    registry = CollectorRegistry()
+    counter = Counter("api_total", "", registry=registry)
+    histogram = Histogram("api_seconds", "", registry=registry)
+    _ApiSeries(counter, histogram).record(0.5, in_flight=False)
+    assert registry.get_sample_value("api_total") == 1
+    assert registry.get_sample_value("api_seconds_sum") == 0.5

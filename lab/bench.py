@@ -1,20 +1,30 @@
 """`make bench`: what instrumentation and scraping cost, measured on this machine.
 
-Timings here are noisy, so every figure is a ratio or a median from one run
-with the variants interleaved (A B C D, A B C D, ...), never an absolute time
-compared across runs. Results go to bench/results.md.
+Timings on a small shared machine are noisy, so every figure comes from one run
+with the variants interleaved (A B C, B C A, ...), as a ratio or a median shown
+with its spread, never a single absolute time. Results go to bench/results.md,
+which says what was measured and why that way.
 
-1. Throughput and p99 of `/` under wrk, LAB_METRICS=off vs prometheus, statsd,
-   all. StatsD datagrams go to a bound socket nobody reads (the app is charged
-   only its own cost); a second figure runs the real StatsD daemon.
-2. `/metrics` time for 1, 2, 4, 8 workers, and after 0, 100, 500 recycled workers.
+1. Instrumentation overhead of `/` under wrk: LAB_METRICS=off vs prometheus,
+   statsd, all. StatsD datagrams go to a bound socket nobody reads, so the app
+   is charged only its own cost; then `all` with the real StatsD daemon beside
+   the app, and `all` with StatsD down (host unresolvable, nothing listening on
+   its port) vs up.
+2. Scrape cost: `/metrics` time for 1, 2, 4, 8 workers, and after 0, 100 and
+   500 recycled workers next to a server that never recycled.
 3. StatsD datagrams per request.
+
+Section 1 loads each variant head to head with `off` (both servers on one CPU
+at the same time) for the throughput figure, and alone for the p99: see
+`overhead`.
 """
 
 import os
 import platform
+import random
 import re
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -22,107 +32,190 @@ import sys
 import tempfile
 import time
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from importlib import metadata
 from pathlib import Path
-from urllib.request import urlopen
+from urllib.error import HTTPError
+from urllib.request import Request, urlopen
 
-from .deps import STATSD_JS
 from .settings import ROOT
+from .statsd_daemon import statsd_daemon
 
-MODES = ("off", "prometheus", "statsd", "all")
-ROUNDS = 5
-WRK_SECONDS = 4
-WRK_CONNECTIONS = 8
 RESULTS = ROOT / "bench" / "results.md"
+UNRESOLVABLE = "statsd host.invalid"  # the C resolver refuses the space at once: no DNS query leaves
+
+ROUNDS = 5
+WARMUP_SECONDS = 1
+DUEL_SECONDS = 3
+ALONE_SECONDS = 2
+WRK_CONNECTIONS = 4
+# Every kind of answer the contract counts: 200, 404, 405, 500, and /database/'s own stats.
+MIX = (("GET", "/"), ("GET", "/database/"), ("GET", "/no/such/page"), ("POST", "/"), ("GET", "/error/"))
+FAST_DB = {"DB_DELAY_MIN_SECONDS": 0, "DB_DELAY_MAX_SECONDS": 0}
+SCRAPES = 40
+WORKER_COUNTS = (1, 2, 4, 8)
+RECYCLE_CHECKPOINTS = (0, 100, 500)
+RECYCLE_WORKERS = 4
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
+@dataclass(frozen=True)
+class Variant:
+    """One server configuration of section 1."""
+
+    name: str
+    metrics: str  # LAB_METRICS
+    statsd: str  # where its datagrams go: a key of STATSD_TARGETS
+
+
+STATSD_TARGETS = {
+    "unread": "a bound UDP socket nobody reads",
+    "daemon": "npm's StatsD daemon, on the app's CPU",
+    "unresolvable": "a host name that does not resolve",
+    "closed": "a UDP port nobody has bound",
+}
+REFERENCE = Variant("off", "off", "unread")
+# Compared with `off`: the same app with its metrics on, and a second `off` server as a control.
+OVERHEAD_VARIANTS = (
+    Variant("off, a second server", "off", "unread"),
+    Variant("prometheus", "prometheus", "unread"),
+    Variant("statsd", "statsd", "unread"),
+    Variant("all", "all", "unread"),
+    Variant("all, real StatsD daemon", "all", "daemon"),
+)
+# Compared with `all` (StatsD up: its datagrams go to the unread socket).
+DOWN_VARIANTS = (
+    Variant("all, StatsD host unresolvable", "all", "unresolvable"),
+    Variant("all, nothing on the StatsD port", "all", "closed"),
+)
+
+
+# -- machinery -------------------------------------------------------------------------------------
+
+
+def _free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
-def _get(url: str, timeout: float = 10) -> bytes:
-    with urlopen(url, timeout=timeout) as response:
-        return response.read()
+def cpu_plan() -> tuple[int | None, int | None]:
+    """Return (the app's CPU, the load generator's CPU), or (None, None) on a single CPU."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None, None
+    return cpus[-1], cpus[0]
 
 
-@contextmanager
-def app_server(**env):
-    """gunicorn with the lab's config on a free port; yield its URL."""
-    port = _free_port()
-    with tempfile.TemporaryDirectory() as multiproc:
+def _pinned(command: list[str], cpu: int | None) -> list[str]:
+    return command if cpu is None else ["taskset", "-c", str(cpu), *command]
+
+
+def _pin_process(pid: int, cpu: int) -> None:
+    """Move a running process, every thread of it, to `cpu`."""
+    for thread in Path(f"/proc/{pid}/task").iterdir():
+        os.sched_setaffinity(int(thread.name), {cpu})
+
+
+def cpu_ns(pids) -> int:
+    """CPU time used so far by these processes, every thread (the scheduler's ns count)."""
+    total = 0
+    for pid in pids:
+        try:
+            for thread in Path(f"/proc/{pid}/task").iterdir():
+                total += int((thread / "schedstat").read_text().split()[0])
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
+def _multiproc_parent() -> str | None:
+    # The image keeps the multiprocess files on a tmpfs (compose mounts one on /tmp): so does the bench.
+    return "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+
+
+def request(url: str, method: str = "GET", timeout: float = 10) -> bytes:
+    """One request on a new connection, as gunicorn's sync worker serves them; 4xx/5xx are answers too."""
+    try:
+        with urlopen(Request(url, method=method), timeout=timeout) as response:
+            return response.read()
+    except HTTPError as error:
+        return error.read()
+
+
+class Server:
+    """gunicorn with the lab's config (app/gunicorn.conf.py) on a free port."""
+
+    def __init__(self, cpu: int | None = None, **env):
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._dir = tempfile.TemporaryDirectory(prefix="bench-multiproc-", dir=_multiproc_parent())
+        self.multiproc = Path(self._dir.name)
+        self.env = env
         environment = {
             **os.environ,
             "APP_HOST": "127.0.0.1",
-            "APP_PORT": str(port),
-            "PROMETHEUS_MULTIPROC_DIR": multiproc,
-            **{k: str(v) for k, v in env.items()},
+            "APP_PORT": str(self.port),
+            "PROMETHEUS_MULTIPROC_DIR": self._dir.name,
+            "LAB_ADMIN_TOKEN": "",
+            "GUNICORN_MAX_REQUESTS": "0",
+            **{name: str(value) for name, value in env.items()},
         }
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--config", "app/gunicorn.conf.py"],
+        self.process = subprocess.Popen(
+            _pinned([sys.executable, "-m", "gunicorn", "--config", "app/gunicorn.conf.py"], cpu),
             cwd=ROOT,
             env=environment,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    _get(url + "/healthz")
-                    break
-                except OSError:
-                    if process.poll() is not None or time.monotonic() > deadline:
-                        raise RuntimeError(f"gunicorn did not start with {env}") from None
-                    time.sleep(0.1)
-            yield url, Path(multiproc)
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
+
+    def wait_ready(self, timeout: float = 60) -> "Server":
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                request(self.url + "/healthz", timeout=2)
+                return self
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"gunicorn did not start with {self.env}") from None
+                time.sleep(0.05)
+
+    def workers(self) -> set[int]:
+        pid = self.process.pid
+        return {int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
+
+    def db_files(self) -> list[str]:
+        return sorted(path.name for path in self.multiproc.glob("*.db"))
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._dir.cleanup()
 
 
-def wrk(url: str) -> tuple[float, float]:
-    """Return (requests per second, p99 latency in ms) of one wrk run."""
-    output = subprocess.run(
-        ["wrk", "-t1", f"-c{WRK_CONNECTIONS}", f"-d{WRK_SECONDS}s", "--latency", url],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
-    value, unit = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)$", output, re.MULTILINE).groups()
-    return rate, float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-
-
-def overhead(statsd_port: int, modes=MODES) -> dict[str, dict[str, float]]:
-    """Median req/s and p99 per mode, all servers up at once, runs interleaved."""
-    runs = {mode: [] for mode in modes}
-    with ExitStack() as stack:
-        urls = {
-            mode: stack.enter_context(
-                app_server(LAB_METRICS=mode, STATSD_HOST="127.0.0.1", STATSD_PORT=statsd_port)
-            )[0]
-            for mode in modes
-        }
-        for mode in modes:
-            wrk(urls[mode] + "/")  # warm up: workers, label children, first datagrams
-        for _ in range(ROUNDS):
-            for mode in modes:
-                runs[mode].append(wrk(urls[mode] + "/"))
-    return {
-        mode: {
-            "rps": statistics.median(rate for rate, _ in results),
-            "p99_ms": statistics.median(p99 for _, p99 in results),
-        }
-        for mode, results in runs.items()
-    }
+@contextmanager
+def servers(configs: list[dict]):
+    """Start every server at once (they boot in parallel), wait for all; stop them after."""
+    started = []
+    try:
+        for config in configs:
+            started.append(Server(**config))
+        for server in started:
+            server.wait_ready()
+        yield started
+    finally:
+        for server in started:
+            server.stop()
 
 
 @contextmanager
 def unread_udp_socket():
-    """A bound UDP port nobody reads: sends succeed and cost the app only the send."""
+    """A bound UDP port nobody reads: sends succeed, the kernel drops what overflows its buffer."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("127.0.0.1", 0))
     try:
@@ -131,129 +224,434 @@ def unread_udp_socket():
         sock.close()
 
 
-@contextmanager
-def statsd_daemon():
-    """The real StatsD daemon on a free port (flushing to nowhere)."""
-    port, admin = _free_port(), _free_port()
-    with tempfile.NamedTemporaryFile("w", suffix=".js", delete=False) as config:
-        config.write(
-            f'{{"port": {port}, "address": "127.0.0.1", "mgmt_address": "127.0.0.1", "mgmt_port": {admin},'
-            f' "backends": [], "flushInterval": 10000, "automaticConfigReload": false}}'
-        )
-    process = subprocess.Popen(["node", str(STATSD_JS), config.name], stdout=subprocess.DEVNULL)
-    try:
-        time.sleep(1)
-        yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        os.unlink(config.name)
+@dataclass
+class Load:
+    """What one wrk run did to one server."""
+
+    requests: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    cpu_ns: int  # the server's workers (and whatever else was charged to it) meanwhile
+
+    @property
+    def cpu_us_per_request(self) -> float:
+        return self.cpu_ns / 1000 / max(self.requests, 1)
 
 
-def scrape_ms(url: str, scrapes: int = 40) -> float:
-    times = []
-    for _ in range(scrapes):
-        started = time.perf_counter()
-        _get(url + "/metrics")
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
+def _wrk_command(server: Server, seconds: float, cpu: int | None) -> list[str]:
+    return _pinned(
+        ["wrk", "-t1", f"-c{WRK_CONNECTIONS}", f"-d{seconds:g}s", "--latency", server.url + "/"], cpu
+    )
 
 
-def scrape_cost_by_workers() -> dict[int, float]:
+def _parse_wrk(output: str) -> tuple[int, float, float, float]:
+    """Return (requests, requests/s, p50 ms, p99 ms) from wrk's --latency output."""
+    requests = int(re.search(r"(\d+) requests in", output).group(1))
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+
+    def percentile(name: str) -> float:
+        value, unit = re.search(rf"^\s+{name}%\s+([\d.]+)(us|ms|s)$", output, re.MULTILINE).groups()
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    return requests, rate, percentile("50"), percentile("99")
+
+
+def load(targets: list[tuple[Server, list[int]]], seconds: float, cpu: int | None) -> list[Load]:
+    """Run one wrk per server, all at once, on `cpu`; charge each the CPU of its pids."""
+    before = [cpu_ns(pids) for _, pids in targets]
+    runs = [
+        subprocess.Popen(_wrk_command(server, seconds, cpu), stdout=subprocess.PIPE, text=True)
+        for server, _ in targets
+    ]
+    outputs = [run.communicate()[0] for run in runs]
+    for run in runs:
+        if run.returncode:
+            raise RuntimeError(f"wrk failed: {run.args}")
+    spent = [cpu_ns(pids) - start for (_, pids), start in zip(targets, before, strict=True)]
+    return [Load(*_parse_wrk(output), used) for output, used in zip(outputs, spent, strict=True)]
+
+
+def _rotated(items: list, offset: int) -> list:
+    offset %= len(items)
+    return items[offset:] + items[:offset]
+
+
+# -- 1. instrumentation overhead ---------------------------------------------------------------------
+
+
+@dataclass
+class Overhead:
+    """Per round: head-to-head loads (reference, variant) and loads alone, by variant name."""
+
+    duels: dict[str, list[tuple[Load, Load]]] = field(default_factory=dict)
+    alone: dict[str, list[Load]] = field(default_factory=dict)
+    rounds: int = 0
+
+    def capacity(self, name: str, base: str = REFERENCE.name) -> list[float]:
+        """Throughput ratio per round: requests per CPU-second of `name` over `base`'s.
+
+        Each duel compares a variant with the reference; another base is
+        compared through its own duel of the same round.
+        """
+        mine = [ref.cpu_us_per_request / run.cpu_us_per_request for ref, run in self.duels[name]]
+        if base == REFERENCE.name:
+            return mine
+        return [ratio / theirs for ratio, theirs in zip(mine, self.capacity(base), strict=True)]
+
+    def alone_ratio(self, name: str, attribute: str, base: str = REFERENCE.name) -> list[float]:
+        return [
+            getattr(run, attribute) / getattr(reference, attribute)
+            for run, reference in zip(self.alone[name], self.alone[base], strict=True)
+        ]
+
+
+def overhead(variants=OVERHEAD_VARIANTS + DOWN_VARIANTS, rounds: int = ROUNDS, progress=print) -> Overhead:
+    """Every variant in every round, in an order rotated from round to round; fresh servers each round.
+
+    Throughput: each variant and `off` are loaded at the same time, their single
+    workers sharing the app's CPU, and each is charged the CPU time its worker
+    used (plus the StatsD daemon's, for the daemon variant), so the ratio is
+    requests per CPU-second. This machine's speed drifts by a quarter within
+    seconds; head to head, the drift hits both alike. Loaded one after the
+    other, two identical servers differ by several percent.
+    p99: each variant loaded alone (the latency of a shared CPU is the other's).
+    """
+    app_cpu, load_cpu = cpu_plan()
+    result = Overhead({v.name: [] for v in variants}, {v.name: [] for v in (REFERENCE, *variants)}, rounds)
+    with ExitStack() as stack:
+        sink = stack.enter_context(unread_udp_socket())
+        targets = {"unread": ("127.0.0.1", sink.getsockname()[1]), "unresolvable": (UNRESOLVABLE, 8125)}
+        daemon_pids = []
+        if any(variant.statsd == "daemon" for variant in variants):
+            daemon = stack.enter_context(statsd_daemon())
+            if app_cpu is not None:
+                _pin_process(daemon.process.pid, app_cpu)
+            targets["daemon"] = ("127.0.0.1", daemon.port)
+            daemon_pids = [daemon.process.pid]
+        for number in range(rounds):
+            # a port nobody holds, chosen fresh each round
+            targets["closed"] = ("127.0.0.1", _free_port(socket.SOCK_DGRAM))
+            # One hash seed for every server of a round, a new one each round: string hashes
+            # (dict layouts) then differ between rounds, not between the servers compared.
+            seed = random.randrange(2**32)
+            every = (REFERENCE, *variants)
+            configs = [
+                {
+                    "cpu": app_cpu,
+                    "PYTHONHASHSEED": seed,
+                    "LAB_METRICS": variant.metrics,
+                    "STATSD_HOST": targets[variant.statsd][0],
+                    "STATSD_PORT": targets[variant.statsd][1],
+                    "GUNICORN_WORKERS": 1,
+                    "GUNICORN_THREADS": 1,
+                }
+                for variant in every
+            ]
+            with servers(configs) as started:
+                by_name = dict(zip((variant.name for variant in every), started, strict=True))
+                charged = {
+                    variant.name: [*by_name[variant.name].workers()]
+                    + (daemon_pids if variant.statsd == "daemon" else [])
+                    for variant in every
+                }
+                order = _rotated([variant.name for variant in variants], number)
+                for name in [REFERENCE.name, *order]:  # warm up: copy-on-write faults, first series
+                    load([(by_name[name], charged[name])], WARMUP_SECONDS, load_cpu)
+                reference = (by_name[REFERENCE.name], charged[REFERENCE.name])
+                step = 1 if number % 2 else -1  # which wrk starts first alternates from round to round
+                for name in order:
+                    pair = [reference, (by_name[name], charged[name])][::step]
+                    result.duels[name].append(tuple(load(pair, DUEL_SECONDS, load_cpu)[::step]))
+                for name in _rotated([REFERENCE.name, *order], number):
+                    result.alone[name] += load([(by_name[name], charged[name])], ALONE_SECONDS, load_cpu)
+            progress(f"  round {number + 1}/{rounds} done")
+    return result
+
+
+# -- 2. scrape cost ------------------------------------------------------------------------------------
+
+
+def send_mix(server: Server, times: int) -> None:
+    for number in range(times):
+        method, path = MIX[number % len(MIX)]
+        request(server.url + path, method)
+
+
+def scrape_ms(server: Server) -> float:
+    started = time.perf_counter()
+    body = request(server.url + "/metrics")
+    elapsed = (time.perf_counter() - started) * 1000
+    if b"http_requests_total" not in body:
+        raise RuntimeError(f"{server.url}/metrics answered without the metrics")
+    return elapsed
+
+
+def samples(server: Server) -> int:
+    body = request(server.url + "/metrics").decode()
+    return sum(1 for line in body.splitlines() if line and not line.startswith("#"))
+
+
+def interleaved_scrapes(targets: list[Server], scrapes: int = SCRAPES) -> list[list[float]]:
+    times = [[] for _ in targets]
+    for server in targets:  # not counted: the first scrape of a worker imports and maps more
+        scrape_ms(server)
+    for number in range(scrapes):
+        for index in _rotated(list(range(len(targets))), number):
+            times[index].append(scrape_ms(targets[index]))
+    return times
+
+
+@dataclass
+class ScrapeCost:
+    ms: list[float]
+    files: int
+    samples: int
+
+
+def scrape_cost_by_workers(counts=WORKER_COUNTS) -> dict[int, ScrapeCost]:
+    configs = [{"GUNICORN_WORKERS": workers, "STATSD_HOST": UNRESOLVABLE, **FAST_DB} for workers in counts]
+    with servers(configs) as started:
+        for server, workers in zip(started, counts, strict=True):
+            # new connections, spread by the kernel: each worker ends up with (nearly) every series
+            send_mix(server, 25 * workers)
+        times = interleaved_scrapes(started)
+        return {
+            workers: ScrapeCost(ms, len(server.db_files()), samples(server))
+            for workers, server, ms in zip(counts, started, times, strict=True)
+        }
+
+
+def recycle_workers(server: Server, workers: int, timeout: float = 60) -> int:
+    """Serve the mix, then SIGTERM every worker (a graceful exit, as after max_requests).
+
+    Return how many were recycled, once all their successors have booted.
+    """
+    send_mix(server, 4 * workers)
+    old = server.workers()
+    for pid in old:
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while True:
+        new = server.workers() - old
+        # a worker's live gauge file appears when it imports the app's metrics: it has booted
+        if len(new) == workers and all((server.multiproc / f"gauge_livesum_{p}.db").exists() for p in new):
+            return len(old)
+        if time.monotonic() > deadline:
+            raise RuntimeError("gunicorn did not replace its recycled workers")
+        time.sleep(0.01)
+
+
+@dataclass
+class RecycleCost:
+    recycled: list[float]
+    fresh: list[float]
+    files: int
+    files_fresh: int
+
+
+def scrape_cost_after_recycles(
+    checkpoints=RECYCLE_CHECKPOINTS, workers: int = RECYCLE_WORKERS, progress=print
+) -> dict[int, RecycleCost]:
+    """Scrape a server whose workers were recycled N times, interleaved with one never recycled.
+
+    Both serve the same mix; the recycled one is scraped in a steady state (no
+    recycle during the scrapes), so the figure is what N dead workers leave behind.
+    """
+    config = {"GUNICORN_WORKERS": workers, "STATSD_HOST": UNRESOLVABLE, **FAST_DB}
     costs = {}
-    for workers in (1, 2, 4, 8):
-        with app_server(GUNICORN_WORKERS=workers, STATSD_HOST="127.0.0.1", STATSD_PORT=9) as (url, _):
-            for path in ("/", "/database/", "/nope", "/error/") * (5 * workers):
-                try:
-                    _get(url + path)
-                except OSError:
-                    pass  # 404 and 500 are part of the series set
-            costs[workers] = scrape_ms(url)
+    with servers([config, config]) as (recycled, fresh):
+        done = 0
+        for target in checkpoints:
+            while done < target:
+                done += recycle_workers(recycled, workers)
+                send_mix(fresh, 4 * workers)
+            send_mix(recycled, 25 * workers)  # the live workers hold every series
+            send_mix(fresh, 25 * workers)
+            times_recycled, times_fresh = interleaved_scrapes([recycled, fresh])
+            costs[target] = RecycleCost(
+                times_recycled, times_fresh, len(recycled.db_files()), len(fresh.db_files())
+            )
+            progress(f"  {done} workers recycled")
     return costs
 
 
-def scrape_cost_after_recycles() -> dict[int, tuple[float, int]]:
-    """Scrape time and file count after N workers were recycled (max_requests=1)."""
-    costs = {}
-    env = {
-        "GUNICORN_WORKERS": 4,
-        "GUNICORN_MAX_REQUESTS": 1,
-        "STATSD_HOST": "127.0.0.1",
-        "STATSD_PORT": 9,
-        "DB_DELAY_MIN_SECONDS": 0,
-        "DB_DELAY_MAX_SECONDS": 0,
-    }
-    with app_server(**env) as (url, multiproc):
-        recycled = 0
-        for target in (0, 100, 500):
-            while recycled < target:
-                try:
-                    _get(url + ("/", "/database/", "/nope")[recycled % 3])
-                except OSError:
-                    pass
-                recycled += 1
-            # every scrape recycles a worker too: the figure is per scrape after N
-            costs[target] = (scrape_ms(url, scrapes=20), len(list(multiproc.glob("*.db"))))
-            recycled += 20
-    return costs
+# -- 3. datagrams per request ------------------------------------------------------------------------
 
 
-def datagrams_per_request() -> float:
+def datagrams_per_request(requests: int = 200) -> tuple[int, int]:
+    """Return (datagrams, requests) for the mix, read by a socket that keeps up.
+
+    A request's datagram leaves before its answer, and loopback delivers at
+    once: after each answer, everything it sent is already in the socket.
+    """
     with unread_udp_socket() as sock:
-        sock.settimeout(0.5)
-        port = sock.getsockname()[1]
-        with app_server(LAB_METRICS="all", STATSD_HOST="127.0.0.1", STATSD_PORT=port) as (url, _):
-            requests_sent = 200
-            for _ in range(requests_sent):
-                _get(url + "/")
-            received = 0
-            try:
-                while True:
+        sock.setblocking(False)
+        config = {"LAB_METRICS": "all", "STATSD_HOST": "127.0.0.1", "STATSD_PORT": sock.getsockname()[1]}
+
+        def drain() -> int:
+            count = 0
+            while True:
+                try:
                     datagram = sock.recv(65535)
-                    received += b"|g" not in datagram  # gauge deltas are per interval, not per request
-            except TimeoutError:
-                pass
-    return received / requests_sent
+                except BlockingIOError:
+                    return count
+                # the in-flight gauge goes out once a second by itself, not per request
+                count += b"|g" not in datagram
+
+        with servers([{**config, **FAST_DB}]) as (server,):
+            drain()
+            received = 0
+            for number in range(requests):
+                method, path = MIX[number % len(MIX)]
+                request(server.url + path, method)
+                received += drain()
+            time.sleep(0.2)
+            received += drain()
+    return received, requests
 
 
-def report(over: dict, over_daemon: dict, by_workers: dict, recycles: dict, per_request: float) -> str:
-    base, base_daemon = over["off"], over_daemon["off"]
+# -- report --------------------------------------------------------------------------------------------
+
+
+def _median_range(values: list[float], digits: int = 3) -> str:
+    return f"{statistics.median(values):.{digits}f} ({min(values):.{digits}f}–{max(values):.{digits}f})"
+
+
+def _machine() -> str:
+    model = "unknown CPU"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    versions = ", ".join(
+        f"{name} {metadata.version(name)}" for name in ("gunicorn", "Flask", "prometheus_client", "statsd")
+    )
+    return (
+        f"{platform.node()}, {len(os.sched_getaffinity(0))} CPUs ({model}), Linux {platform.release()}, "
+        f"Python {platform.python_version()}; {versions}"
+    )
+
+
+def _target(variant: Variant) -> str:
+    return "(none sent)" if variant.metrics in ("off", "prometheus") else STATSD_TARGETS[variant.statsd]
+
+
+def results_text(
+    over: Overhead,
+    by_workers: dict[int, ScrapeCost],
+    recycles: dict[int, RecycleCost],
+    datagrams: tuple[int, int],
+    elapsed: float,
+) -> str:
+    app_cpu, load_cpu = cpu_plan()
+    pinning = (
+        f"gunicorn on CPU {app_cpu}, wrk on CPU {load_cpu} (taskset)"
+        if app_cpu is not None
+        else "a single CPU: nothing pinned"
+    )
+    reference = over.alone[REFERENCE.name]
     lines = [
         "# Benchmark results",
         "",
-        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}; wrk -t1 -c{WRK_CONNECTIONS} -d{WRK_SECONDS}s on `/`, "
-        f"{ROUNDS} interleaved rounds, medians.",
+        f"`make bench`, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {elapsed / 60:.1f} min: {_machine()}.",
         "",
-        "## Instrumentation overhead (vs LAB_METRICS=off)",
+        "## 1. Instrumentation overhead",
         "",
-        "| LAB_METRICS | throughput ratio | p99 ratio |",
-        "| --- | --- | --- |",
+        f"- Load: `wrk -t1 -c{WRK_CONNECTIONS}` on `/`, a new connection per request (sync worker).",
+        "- Each server: the app under app/gunicorn.conf.py with one sync worker (GUNICORN_WORKERS=1),",
+        "  its multiprocess files on a tmpfs as in the image. One worker on a CPU of its own shows what",
+        "  a request costs; the first draft's four servers of four workers on two shared CPUs measured",
+        "  the scheduler instead (it found `statsd` faster than `off`).",
+        f"- CPUs: {pinning}.",
+        f"- {over.rounds} rounds. Each starts fresh servers, warms each up ({WARMUP_SECONDS} s), then loads",
+        "  every variant, in an order rotated from round to round.",
+        f"- **Throughput ratio**: the variant and `off` loaded at the same time ({DUEL_SECONDS} s), both",
+        "  workers sharing the app's CPU, each charged the CPU time its worker used (the daemon's",
+        "  too, in the daemon's row): requests per CPU-second, variant / `off`. This machine's speed",
+        "  drifts by up to a quarter within seconds; head to head, the drift hits both alike. The",
+        "  control row (a second `off` server) shows the noise that is left.",
+        f"- **p50 and p99 ratios**: each variant loaded alone ({ALONE_SECONDS} s; on a shared CPU a request",
+        "  waits for the other server): wrk's percentiles, variant / `off` of the same round. One",
+        "  worker with 4 connections queued: p50 is about 4 service times; p99 catches the machine's",
+        "  stalls, as does the throughput of these runs alone (last column, for comparison).",
+        "",
+        "Each figure is the median over the rounds, (min–max) beside it. Throughput: above 1 is",
+        "faster. Latency: below 1 is faster.",
+        "",
+        "| LAB_METRICS | StatsD datagrams go to | throughput ratio | p50 ratio | p99 ratio | "
+        "throughput, alone |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
-    for mode in MODES[1:]:
-        rps, p99 = over[mode]["rps"] / base["rps"], over[mode]["p99_ms"] / base["p99_ms"]
-        lines.append(f"| {mode} | {rps:.3f} | {p99:.2f} |")
+    for variant in OVERHEAD_VARIANTS:
+        if variant.name not in over.duels:
+            continue
+        label = variant.metrics if variant.name != "off, a second server" else "off (control)"
+        lines.append(
+            f"| {label} | {_target(variant)} | {_median_range(over.capacity(variant.name))} | "
+            f"{_median_range(over.alone_ratio(variant.name, 'p50_ms'), 2)} | "
+            f"{_median_range(over.alone_ratio(variant.name, 'p99_ms'), 2)} | "
+            f"{_median_range(over.alone_ratio(variant.name, 'rps'))} |"
+        )
     lines += [
         "",
-        f"With the real StatsD daemon on the same 2 cores: `all` / `off` throughput "
-        f"{over_daemon['all']['rps'] / base_daemon['rps']:.3f}, p99 "
-        f"{over_daemon['all']['p99_ms'] / base_daemon['p99_ms']:.2f}.",
+        f"`off` alone, for scale: {_median_range([run.rps for run in reference], 0)} requests/s, p99 "
+        f"{_median_range([run.p99_ms for run in reference], 1)} ms, "
+        f"{_median_range([run.cpu_us_per_request for run in reference], 0)} µs of worker CPU per request.",
         "",
-        "## Scrape cost (`/metrics`, median ms)",
+        "StatsD down, vs up (LAB_METRICS=all, datagrams to the unread socket), same rounds:",
         "",
-        "| workers | 1 | 2 | 4 | 8 |",
+        "| StatsD | throughput ratio | p50 ratio | p99 ratio | throughput, alone |",
         "| --- | --- | --- | --- | --- |",
-        "| ms | " + " | ".join(f"{by_workers[w]:.1f}" for w in (1, 2, 4, 8)) + " |",
+    ]
+    for variant in DOWN_VARIANTS:
+        if variant.name not in over.duels:
+            continue
+        lines.append(
+            f"| {STATSD_TARGETS[variant.statsd]} | {_median_range(over.capacity(variant.name, 'all'))} | "
+            f"{_median_range(over.alone_ratio(variant.name, 'p50_ms', 'all'), 2)} | "
+            f"{_median_range(over.alone_ratio(variant.name, 'p99_ms', 'all'), 2)} | "
+            f"{_median_range(over.alone_ratio(variant.name, 'rps', 'all'))} |"
+        )
+    lines += [
         "",
-        "| recycled workers | 0 | 100 | 500 |",
-        "| --- | --- | --- | --- |",
-        "| ms | " + " | ".join(f"{recycles[n][0]:.1f}" for n in (0, 100, 500)) + " |",
-        "| files in the directory | " + " | ".join(str(recycles[n][1]) for n in (0, 100, 500)) + " |",
-        "| ratio to 0 | "
-        + " | ".join(f"{recycles[n][0] / recycles[0][0]:.2f}" for n in (0, 100, 500))
-        + " |",
+        "## 2. Scrape cost",
         "",
-        f"## StatsD datagrams per request: {per_request:.2f}",
+        f"`/metrics` on a new connection, {SCRAPES} scrapes per server, interleaved between the servers;",
+        "every worker first served the mix (`/`, `/database/`, a 404, a 405, a 500); nothing pinned.",
+        "Milliseconds.",
+        "",
+        "| workers | p50 | p25–p75 | max | `*.db` files | samples |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for workers, cost in by_workers.items():
+        q1, q2, q3 = statistics.quantiles(cost.ms, n=4, method="inclusive")
+        spread = f"{q1:.1f}–{q3:.1f} | {max(cost.ms):.1f}"
+        lines.append(f"| {workers} | {q2:.1f} | {spread} | {cost.files} | {cost.samples} |")
+    lines += [
+        "",
+        f"After N recycled workers: {RECYCLE_WORKERS} workers, recycled by serving the mix then a SIGTERM to",
+        "each (a graceful exit, as after `max_requests`) until N have gone, then scraped in a steady state,",
+        "interleaved with a server of the same config that never recycled. The archive (app/multiproc.py)",
+        "folds each dead worker's files into one per type, so the directory holds the live workers' files",
+        "plus the archives, whatever N.",
+        "",
+        "| recycled workers | p50 (ms) | p50 of the fresh server (ms) | ratio | `*.db` files (fresh) |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for target, cost in recycles.items():
+        recycled, fresh = statistics.median(cost.recycled), statistics.median(cost.fresh)
+        lines.append(
+            f"| {target} | {recycled:.1f} | {fresh:.1f} | {recycled / fresh:.2f} | "
+            f"{cost.files} ({cost.files_fresh}) |"
+        )
+    received, sent = datagrams
+    lines += [
+        "",
+        "## 3. StatsD datagrams per request",
+        "",
+        f"{received / sent:.2f}: {received} datagrams for {sent} requests of the mix, counted by a socket",
+        "that reads them all (the in-flight gauge, pushed once a second by a background thread, aside).",
         "",
     ]
     return "\n".join(lines)
@@ -262,13 +660,16 @@ def report(over: dict, over_daemon: dict, by_workers: dict, recycles: dict, per_
 def run() -> int:
     if shutil.which("wrk") is None:
         sys.exit("wrk not found: `make deps` installs it (Debian package wrk)")
-    with unread_udp_socket() as sink:
-        over = overhead(sink.getsockname()[1])
-    with statsd_daemon() as port:
-        over_daemon = overhead(port, modes=("off", "all"))
-    text = report(
-        over, over_daemon, scrape_cost_by_workers(), scrape_cost_after_recycles(), datagrams_per_request()
-    )
+    started = time.monotonic()
+    variants = OVERHEAD_VARIANTS + DOWN_VARIANTS
+    print(f"1/3 instrumentation overhead: {len(variants) + 1} servers, {ROUNDS} rounds")
+    over = overhead(variants)
+    print("2/3 scrape cost, by workers and after recycles")
+    by_workers = scrape_cost_by_workers()
+    recycles = scrape_cost_after_recycles()
+    print("3/3 StatsD datagrams per request")
+    datagrams = datagrams_per_request()
+    text = results_text(over, by_workers, recycles, datagrams, time.monotonic() - started)
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(text)
     print(text)

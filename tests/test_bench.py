@@ -1,0 +1,76 @@
+"""`make bench` (lab/bench.py): its arithmetic and its report, then one tiny real run."""
+
+import shutil
+
+import pytest
+
+from lab import bench
+from lab.bench import Load, Overhead, ScrapeCost
+
+WRK_OUTPUT = """Running 2s test @ http://127.0.0.1:40000/
+  1 threads and 4 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     2.21ms  521.38us  17.33ms   93.02%
+    Req/Sec     1.81k    83.02     1.94k    70.00%
+  Latency Distribution
+     50%    2.17ms
+     75%    2.36ms
+     90%    2.54ms
+     99%  950.00us
+  3613 requests in 2.00s, 0.63MB read
+Requests/sec:   1804.57
+Transfer/sec:    321.13KB
+"""
+
+
+def test_wrk_output_is_read_in_milliseconds():
+    assert bench._parse_wrk(WRK_OUTPUT) == (3613, 1804.57, 2.17, pytest.approx(0.95))
+
+
+def test_throughput_ratio_is_requests_per_cpu_second_head_to_head():
+    def duel(reference_us, variant_us):
+        # 1000 requests each; CPU time in ns
+        return Load(1000, 0, 0, 0, reference_us * 1000 * 1000), Load(1000, 0, 0, 0, variant_us * 1000 * 1000)
+
+    over = Overhead(
+        duels={"all": [duel(400, 440), duel(500, 550)], "all, down": [duel(400, 420), duel(500, 500)]},
+        alone={},
+    )
+    assert over.capacity("all") == pytest.approx([400 / 440, 500 / 550])
+    # another base: through its own duel of the same round
+    assert over.capacity("all, down", "all") == pytest.approx([(400 / 420) / (400 / 440), 1.1])
+
+
+def test_the_report_has_every_table():
+    def load(rps, p99, cpu_us):
+        return Load(1000, rps, p99 / 2, p99, cpu_us * 1000 * 1000)
+
+    names = [v.name for v in (*bench.OVERHEAD_VARIANTS, *bench.DOWN_VARIANTS)]
+    over = Overhead(
+        duels={name: [(load(0, 0, 400), load(0, 0, 420))] for name in names},
+        alone={name: [load(2000, 3.0, 400)] for name in [bench.REFERENCE.name, *names]},
+        rounds=1,
+    )
+    by_workers = {workers: ScrapeCost([4.0, 5.0, 6.0], 3 * workers, 150) for workers in bench.WORKER_COUNTS}
+    recycles = {n: bench.RecycleCost([5.0, 6.0], [5.0, 5.0], 14, 12) for n in bench.RECYCLE_CHECKPOINTS}
+    text = bench.results_text(over, by_workers, recycles, (200, 200), 300.0)
+    assert "| prometheus | (none sent) | 0.952 (0.952–0.952) | 1.00 (1.00–1.00) | 1.00 (1.00–1.00) |" in text
+    assert "| a UDP port nobody has bound | 1.000 (1.000–1.000) |" in text
+    assert "| 8 | 5.0 | 4.5–5.5 | 6.0 | 24 | 150 |" in text
+    assert "| 500 | 5.5 | 5.0 | 1.10 | 14 (12) |" in text
+    assert "1.00: 200 datagrams for 200 requests" in text
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk not installed (make deps)")
+def test_one_tiny_round_of_the_overhead_figure_runs(monkeypatch):
+    for name in ("WARMUP_SECONDS", "DUEL_SECONDS", "ALONE_SECONDS"):
+        monkeypatch.setattr(bench, name, 1)
+    over = bench.overhead((bench.Variant("all", "all", "unread"),), rounds=1, progress=lambda _: None)
+    (ratio,) = over.capacity("all")
+    assert 0.3 < ratio < 3  # a real figure: both servers answered and used CPU
+    assert over.alone["all"][0].requests > 0 and over.alone["off"][0].p99_ms > 0
+
+
+def test_datagrams_per_request_counts_one_per_request():
+    received, sent = bench.datagrams_per_request(requests=20)
+    assert received == sent == 20

@@ -31,12 +31,19 @@ native: deps ## the whole stack without Docker (Grafana excepted), in the foregr
 	$(PY) -m lab dotenv
 	$(PY) -m lab native
 
+# An old docker client without the Compose v2 plugin says only "unknown flag: --build".
+COMPOSE_CHECK = @docker compose version >/dev/null 2>&1 || { \
+	echo "make $@ needs Docker with the Compose v2 plugin (\`docker compose version\` fails here)." >&2; \
+	echo "Without Docker: make native (the same stack from Debian packages)." >&2; exit 1; }
+
 up: ## the whole stack with Docker Compose (creates .env with fresh secrets if missing)
-	$(PY) -m lab dotenv 2>/dev/null || python3 -m lab dotenv
+	$(COMPOSE_CHECK)
+	python3 lab/dotenv.py
 	docker compose up --build --wait
 	@echo "Grafana: http://127.0.0.1:$${GRAFANA_PORT:-3000}"
 
 down: ## stop the compose stack (data stays in named volumes; `docker compose down -v` resets)
+	$(COMPOSE_CHECK)
 	docker compose down
 
 test: install deps ## unit tests, then integration tests against a live native stack

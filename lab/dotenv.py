@@ -24,3 +24,8 @@ def create(example: Path, target: Path) -> int:
     target.write_text("\n".join(lines) + "\n")
     print(f"wrote {target.name}; the Grafana admin password is GRAFANA_ADMIN_PASSWORD in it")
     return 0
+
+
+if __name__ == "__main__":  # `make up`: the standard library only, no venv needed
+    root = Path(__file__).resolve().parent.parent
+    raise SystemExit(create(root / ".env.example", root / ".env"))

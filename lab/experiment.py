@@ -199,7 +199,7 @@ class Experiment:
             raise ExperimentError(
                 f"other traffic reaches / (Prometheus total {before[0].total:g} -> {after[0].total:g}, "
                 f"Graphite {before[1].total:g} -> {after[1].total:g}): stop the load generator "
-                "(docker compose stop loadgen), wait a few seconds and try again"
+                "(Stop in its web UI, or docker compose stop loadgen), wait a few seconds and try again"
             )
         return Mark(time.time(), *after)
 

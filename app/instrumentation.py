@@ -15,7 +15,7 @@ from time import perf_counter
 
 from flask import Flask
 
-from .labels import KNOWN_METHODS, OTHER_METHOD, UNMATCHED_ROUTE, Routes, method_label
+from .labels import UNMATCHED_ROUTE, Routes, method_label
 from .pull import PullRecorder
 from .push import PushRecorder
 
@@ -142,9 +142,7 @@ class _RequestTimer:
         finally:
             seconds = perf_counter() - started
             try:
-                method = environ.get("REQUEST_METHOD", "")
-                if method not in KNOWN_METHODS:  # labels.method_label, inlined
-                    method = OTHER_METHOD
+                method = method_label(environ.get("REQUEST_METHOD", ""))
                 # popped: the request refers to the environ, which must not refer back
                 route = self.routes.of(environ.pop(REQUEST_KEY, None))
                 if pull is not None:

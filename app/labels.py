@@ -31,18 +31,12 @@ def method_label(method: str) -> str:
     return method if method in KNOWN_METHODS else OTHER_METHOD
 
 
-def route_of(app: Flask, request: Request) -> Route:
-    """Return the rule the request matched, or `unmatched`.
+def rule_of(app: Flask, request: Request) -> Rule | None:
+    """Return the URL rule the request matched, or None.
 
     A 405 did match a rule by its path, only not by its method: it is counted
     under that rule, so `/` answering 405 shows up as route="/".
     """
-    rule = rule_of(app, request)
-    return UNMATCHED_ROUTE if rule is None else _route(rule)
-
-
-def rule_of(app: Flask, request: Request) -> Rule | None:
-    """Return the URL rule the request matched (for a 405: by its path alone), or None."""
     rule = request.url_rule
     if rule is None and isinstance(request.routing_exception, MethodNotAllowed):
         rule = _rule_ignoring_method(app, request, request.routing_exception)
@@ -50,7 +44,7 @@ def rule_of(app: Flask, request: Request) -> Rule | None:
 
 
 class Routes:
-    """`route_of` for one app, with each rule's Route built once, not per request."""
+    """The Route of each request to one app (or `unmatched`), each rule's Route built once."""
 
     def __init__(self, app: Flask):
         self._app = app

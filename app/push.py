@@ -176,18 +176,19 @@ class PushRecorder:
                 client.send_datagram(datagram % (seconds * 1000))
                 return
             pipe = client.pipeline()
-        pipe.incr(f"http.requests.{endpoint}.{method}.{status}")
-        pipe.timing(f"http.latency.{endpoint}.{method}", seconds * 1000)
+        counter, timer = _request_names(endpoint, method, status)
+        pipe.incr(counter)
+        pipe.timing(timer, seconds * 1000)
         pipe.send()
 
     def _datagram(self, endpoint: str, method: str, status: int) -> str | None:
         """Return the counter and timer lines pystatsd would send, with `%0.6f` for the milliseconds."""
         prefix = f"{self._prefix}." if self._prefix else ""
-        counter = f"{prefix}http.requests.{endpoint}.{method}.{status}:1|c"
-        timer = f"{prefix}http.latency.{endpoint}.{method}:"
-        if len(counter) + len(timer) + len("9999999.999999|ms") + 1 >= MAX_UDP_SIZE:
+        counter, timer = _request_names(endpoint, method, status)
+        lines = f"{prefix}{counter}:1|c\n{prefix}{timer}:"
+        if len(lines) + len("9999999.999999|ms") >= MAX_UDP_SIZE:
             return None
-        return f"{counter}\n{timer}".replace("%", "%%") + "%0.6f|ms"
+        return lines.replace("%", "%%") + "%0.6f|ms"
 
     def timing(self, name: str, seconds: float) -> None:
         """Add a timer to the current request's datagram (or send it alone)."""
@@ -208,6 +209,11 @@ class PushRecorder:
                 if pipe is not None:
                     return pipe
         return self.client or _DROP
+
+
+def _request_names(endpoint: str, method: str, status: int) -> tuple[str, str]:
+    """The StatsD names of a request's counter and timer (the metric contract), before the prefix."""
+    return f"http.requests.{endpoint}.{method}.{status}", f"http.latency.{endpoint}.{method}"
 
 
 class _Drop:

@@ -39,7 +39,7 @@ from pathlib import Path
 from urllib.error import HTTPError
 from urllib.request import Request, urlopen
 
-from .settings import ROOT
+from .settings import ROOT, free_port
 from .statsd_daemon import statsd_daemon
 
 RESULTS = ROOT / "bench" / "results.md"
@@ -93,12 +93,6 @@ DOWN_VARIANTS = (
 # -- machinery -------------------------------------------------------------------------------------
 
 
-def _free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def cpu_plan() -> tuple[int | None, int | None]:
     """Return (the app's CPU, the load generator's CPU), or (None, None) on a single CPU."""
     cpus = sorted(os.sched_getaffinity(0))
@@ -147,7 +141,7 @@ class Server:
     """gunicorn with the lab's config (app/gunicorn.conf.py) on a free port."""
 
     def __init__(self, cpu: int | None = None, **env):
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._dir = tempfile.TemporaryDirectory(prefix="bench-multiproc-", dir=_multiproc_parent())
         self.multiproc = Path(self._dir.name)
@@ -331,7 +325,7 @@ def overhead(variants=OVERHEAD_VARIANTS + DOWN_VARIANTS, rounds: int = ROUNDS, p
             daemon_pids = [daemon.process.pid]
         for number in range(rounds):
             # a port nobody holds, chosen fresh each round
-            targets["closed"] = ("127.0.0.1", _free_port(socket.SOCK_DGRAM))
+            targets["closed"] = ("127.0.0.1", free_port(socket.SOCK_DGRAM))
             # One hash seed for every server of a round, a new one each round: string hashes
             # (dict layouts) then differ between rounds, not between the servers compared.
             seed = random.randrange(2**32)

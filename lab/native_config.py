@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from .settings import ROOT, Ports
+from .settings import LOOPBACK, ROOT, Ports
 
 PROMETHEUS_YML = ROOT / "prometheus" / "prometheus.yml"
 STATSD_JS = ROOT / "graphite" / "statsd" / "udp.js"
@@ -19,8 +19,6 @@ CARBON_CONF = ROOT / "graphite" / "carbon.conf"
 STORAGE_SCHEMAS = ROOT / "graphite" / "storage-schemas.conf"
 STORAGE_AGGREGATION = ROOT / "graphite" / "storage-aggregation.conf"
 COMPOSE_FILE = ROOT / "docker-compose.yml"
-
-LOOPBACK = "127.0.0.1"
 
 
 def compose_addresses(ports: Ports) -> dict[tuple[str, int], str]:

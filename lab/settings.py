@@ -5,6 +5,7 @@ the ports of the backends. The native runner binds everything to 127.0.0.1.
 """
 
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from app.config import DEFAULTS as APP_DEFAULTS
 from app.config import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
+LOOPBACK = "127.0.0.1"  # everything the lab runs outside containers binds here
 
 STACK_DEFAULTS = {
     "APP_PORT": APP_DEFAULTS["APP_PORT"],
@@ -26,6 +28,13 @@ STACK_DEFAULTS = {
     "GRAFANA_PORT": 3000,
     "LOADGEN_PORT": 8089,
 }
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    """A port nothing listens on now, on the loopback (TCP, or UDP with SOCK_DGRAM)."""
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.bind((LOOPBACK, 0))
+        return sock.getsockname()[1]
 
 
 def read_dotenv(path: Path) -> dict[str, str]:

@@ -13,22 +13,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .deps import STATSD_JS
-
-LOOPBACK = "127.0.0.1"
-
-
-def _free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind((LOOPBACK, 0))
-        return sock.getsockname()[1]
+from .settings import LOOPBACK, free_port
 
 
 class StatsdDaemon:
     """A running daemon: `port` takes the app's UDP pushes, `counters()` reads what it holds."""
 
     def __init__(self, port: int | None = None):
-        self.port = port or _free_port(socket.SOCK_DGRAM)
-        self.admin_port = _free_port()
+        self.port = port or free_port(socket.SOCK_DGRAM)
+        self.admin_port = free_port()
         self.process: subprocess.Popen | None = None
         self._config = Path(tempfile.mkdtemp(prefix="statsd-")) / "config.js"
 

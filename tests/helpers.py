@@ -15,6 +15,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from lab.backends import Prometheus, wait_for
+from lab.settings import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 # A host name that never resolves. The space makes the C resolver refuse it on
@@ -39,12 +40,6 @@ def value(scraped: dict, name: str, **labels) -> float:
 def series_of(scraped: dict, name: str) -> set[frozenset]:
     """Return the label sets of every sample named `name`."""
     return {labels for sample, labels in scraped if sample == name}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for_http(url: str, timeout: float = 20.0, process=None) -> None:
@@ -105,27 +100,13 @@ class Gunicorn(NamedTuple):
 
 
 @contextlib.contextmanager
-def gunicorn(**env):
-    """Run the app under real gunicorn on a free port, in its own multiprocess dir."""
-    port = free_port()
-    with tempfile.TemporaryDirectory() as multiproc, tempfile.TemporaryFile() as log:
-        environment = {
-            **os.environ,
-            "APP_HOST": "127.0.0.1",
-            "APP_PORT": str(port),
-            "PROMETHEUS_MULTIPROC_DIR": multiproc,
-            **env,
-        }
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--config", "app/gunicorn.conf.py"],
-            cwd=ROOT,
-            env=environment,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+def serving(argv: list[str], ready_url: str, **popen):
+    """Run `argv` until the block ends, once `ready_url` answers; print its output if the block fails."""
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, **popen)
         try:
-            wait_for_http(f"http://127.0.0.1:{port}/healthz", process=process)
-            yield Gunicorn(f"http://127.0.0.1:{port}", process, Path(environment["PROMETHEUS_MULTIPROC_DIR"]))
+            wait_for_http(ready_url, process=process)
+            yield process
         except BaseException:
             log.seek(0)
             print(log.read().decode(errors="replace")[-5000:])
@@ -140,7 +121,24 @@ def gunicorn(**env):
                 raise
 
 
-def wait_for_value(read, expected, what: str, timeout: float = 20.0):
+@contextlib.contextmanager
+def gunicorn(**env):
+    """Run the app under real gunicorn on a free port, in its own multiprocess dir."""
+    url = f"http://127.0.0.1:{free_port()}"
+    with tempfile.TemporaryDirectory() as multiproc:
+        environment = {
+            **os.environ,
+            "APP_HOST": "127.0.0.1",
+            "APP_PORT": url.rsplit(":", 1)[1],
+            "PROMETHEUS_MULTIPROC_DIR": multiproc,
+            **env,
+        }
+        argv = [sys.executable, "-m", "gunicorn", "--config", "app/gunicorn.conf.py"]
+        with serving(argv, url + "/healthz", cwd=ROOT, env=environment) as process:
+            yield Gunicorn(url, process, Path(environment["PROMETHEUS_MULTIPROC_DIR"]))
+
+
+def wait_until(read, expected, timeout: float, what: str):
     """Poll `read()` until it returns `expected`; fail naming what and the last value seen."""
     seen = wait_for(read, lambda value: value == expected, timeout)
     assert seen == expected, f"{what}: expected {expected}, got {seen}"
@@ -149,31 +147,18 @@ def wait_for_value(read, expected, what: str, timeout: float = 20.0):
 @contextlib.contextmanager
 def prometheus_scraping(target_url: str, data_dir: Path, interval: str = "250ms"):
     """Debian's Prometheus on a free port, scraping `target_url` as job "app"; yields its client."""
-    port = free_port()
+    url = f"http://127.0.0.1:{free_port()}"
     config = data_dir / "prometheus.yml"
     target = target_url.removeprefix("http://")
     config.write_text(
         f"global: {{scrape_interval: {interval}, evaluation_interval: {interval}}}\n"
         f"scrape_configs: [{{job_name: app, static_configs: [{{targets: ['{target}']}}]}}]\n"
     )
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(
-            [
-                "prometheus",
-                f"--config.file={config}",
-                f"--storage.tsdb.path={data_dir / 'tsdb'}",
-                f"--web.listen-address=127.0.0.1:{port}",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            wait_for_http(f"http://127.0.0.1:{port}/-/ready", process=process)
-            yield Prometheus(f"http://127.0.0.1:{port}")
-        except BaseException:
-            log.seek(0)
-            print(log.read().decode(errors="replace")[-3000:])
-            raise
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
+    argv = [
+        "prometheus",
+        f"--config.file={config}",
+        f"--storage.tsdb.path={data_dir / 'tsdb'}",
+        f"--web.listen-address={url.removeprefix('http://')}",
+    ]
+    with serving(argv, url + "/-/ready"):
+        yield Prometheus(url)

@@ -10,10 +10,12 @@ import requests
 
 from lab.statsd_daemon import statsd_daemon
 
-from .helpers import UNRESOLVABLE, gunicorn, prometheus_scraping, value, wait_for_value
+from .helpers import UNRESOLVABLE, gunicorn, prometheus_scraping, value, wait_until
 
 INDEX_200 = "lab.app.http.requests.index.GET.200"
 FAST = {"GUNICORN_WORKERS": "2", "DB_DELAY_MIN_SECONDS": "0", "DB_DELAY_MAX_SECONDS": "0.01"}
+# seconds for a backend to show what was sent (a few scrapes, a restart)
+TIMEOUT = 20
 
 
 def get_index(url: str, times: int) -> list[int]:
@@ -26,7 +28,7 @@ def test_statsd_stopped_then_back_on_its_port_gets_the_pushes_again_without_a_re
         gunicorn(STATSD_HOST="127.0.0.1", STATSD_PORT=str(statsd.port), **FAST) as app,
     ):
         assert get_index(app.url, 20) == [200] * 20
-        wait_for_value(lambda: statsd.counters().get(INDEX_200), 20, "pushes before the stop")
+        wait_until(lambda: statsd.counters().get(INDEX_200), 20, TIMEOUT, "pushes before the stop")
 
         statsd.stop()
         assert get_index(app.url, 20) == [200] * 20  # nobody listens: no error, no delay
@@ -34,7 +36,7 @@ def test_statsd_stopped_then_back_on_its_port_gets_the_pushes_again_without_a_re
         with statsd_daemon(statsd.port) as back:
             assert get_index(app.url, 20) == [200] * 20
             # the 20 sent while it was down are gone: push has no memory
-            wait_for_value(lambda: back.counters().get(INDEX_200), 20, "pushes after the restart")
+            wait_until(lambda: back.counters().get(INDEX_200), 20, TIMEOUT, "pushes after the restart")
         assert value(app.scrape(), "http_requests_total", method="GET", route="/", status="200") == 60
 
 
@@ -49,7 +51,7 @@ def test_prometheus_stopped_loses_no_request_it_scrapes_them_when_back(tmp_path)
         query = 'sum(http_requests_total{route="/"})'
         with prometheus_scraping(app.url, tmp_path) as prometheus:
             assert get_index(app.url, 10) == [200] * 10
-            wait_for_value(lambda: prometheus.value(query), 10, "Prometheus before its stop")
+            wait_until(lambda: prometheus.value(query), 10, TIMEOUT, "Prometheus before its stop")
         assert get_index(app.url, 15) == [200] * 15  # nothing scrapes: nothing changes for the app
         with prometheus_scraping(app.url, tmp_path) as prometheus:  # same data directory
-            wait_for_value(lambda: prometheus.value(query), 25, "Prometheus after its restart")
+            wait_until(lambda: prometheus.value(query), 25, TIMEOUT, "Prometheus after its restart")

@@ -11,7 +11,7 @@ import threading
 
 import requests
 
-from .helpers import gunicorn, prometheus_scraping, wait_for_value
+from .helpers import gunicorn, prometheus_scraping, wait_until
 
 WORKERS, MAX_REQUESTS, ROUNDS, PER_ROUND = 3, 3, 6, 40
 ENV = {
@@ -21,6 +21,8 @@ ENV = {
     "DB_DELAY_MIN_SECONDS": "0",
     "DB_DELAY_MAX_SECONDS": "0.01",
 }
+# seconds for a backend to show what was sent (a few scrapes, a restart)
+TIMEOUT = 20
 
 
 def send(url: str, count: int) -> None:
@@ -45,17 +47,17 @@ def test_counters_never_go_backwards_across_recycles_and_kills(tmp_path):
 
         sent = ROUNDS * PER_ROUND
         total = 'sum(http_requests_total{route=~"/|/database/"})'
-        wait_for_value(lambda: prometheus.value(total), sent, "requests in Prometheus")
+        wait_until(lambda: prometheus.value(total), sent, TIMEOUT, "requests in Prometheus")
         for counter in ("http_requests_total", "http_request_duration_seconds_count", "requests_total"):
             # every scrape of the run: a reset would show as one here
             assert prometheus.value(f"sum(resets({counter}[10m]))") == 0, counter
         # a few scrapes later too (the last workers may still be recycling)
-        wait_for_value(lambda: prometheus.value("sum(http_requests_in_flight)"), 0, "in flight")
-        wait_for_value(lambda: prometheus.value("sum(http_requests_capacity)"), WORKERS, "capacity")
+        wait_until(lambda: prometheus.value("sum(http_requests_in_flight)"), 0, TIMEOUT, "in flight")
+        wait_until(lambda: prometheus.value("sum(http_requests_capacity)"), WORKERS, TIMEOUT, "capacity")
 
         # ~80 workers came and went (every 3 requests, scrapes included), 3 were killed; once the
         # master has reaped the last ones: the live workers' files and one archive per type
         def files() -> list[str]:
             return sorted(path.name for path in app.multiproc_dir.glob("*.db"))
 
-        wait_for_value(lambda: len(files()) <= WORKERS * 3 + 3, True, f"a bounded directory: {files()}")
+        wait_until(lambda: len(files()) <= WORKERS * 3 + 3, True, TIMEOUT, f"a bounded directory: {files()}")

@@ -60,17 +60,6 @@ class Stack:
         return max(self.flush_seconds, self.scrape_seconds) + 1.5
 
 
-def wait_until(read, expected, timeout: float, what: str):
-    """Poll `read()` until it returns `expected`; fail naming the last value seen."""
-    deadline = time.monotonic() + timeout
-    while True:
-        seen = read()
-        if seen == expected or time.monotonic() > deadline:
-            assert seen == expected, f"{what}: expected {expected}, backend says {seen}"
-            return
-        time.sleep(0.25)
-
-
 def settled(read, stack: Stack, timeout: float = 60):
     """Read totals once they have stopped moving (earlier traffic fully flushed)."""
     deadline = time.monotonic() + timeout

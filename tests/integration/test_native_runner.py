@@ -9,7 +9,8 @@ from pathlib import Path
 
 import requests
 
-from .stack import NativeRunner, wait_until
+from ..helpers import wait_until
+from .stack import NativeRunner
 
 TCP_PORTS = (
     "APP_PORT",

@@ -4,7 +4,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from .stack import wait_until
+from ..helpers import wait_until
 
 
 def test_app_worker_and_prometheus_targets_are_up(stack):

@@ -2,7 +2,8 @@
 
 import requests
 
-from .stack import settled, wait_until
+from ..helpers import wait_until
+from .stack import settled
 
 # (method, path) -> (status, how many)
 MIX = {

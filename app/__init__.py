@@ -17,7 +17,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     """Build the app: routes, and the metrics LAB_METRICS switches on."""
     # Imported here, not at the top: prometheus_client must not be imported by
     # gunicorn's master (it reads app.config) before the multiprocess
-    # directory is in place, nor by `python -m app.worker`.
+    # directory is in place, nor by `python -m app.blog_worker`.
     from . import faults, views
     from .instrumentation import Metrics
 

@@ -1,7 +1,9 @@
 """The app's configuration, read from the environment in one place.
 
-Names and defaults are the ones of DESIGN.md and `.env.example`; compose reads
-`.env`, the native runner and `make run` read the same variables.
+Every setting's default is written here and nowhere else: compose passes
+`${VAR:-}` (empty means "the default below"), and a test checks `.env.example`
+against these values. Compose reads `.env`; the native runner, `make run` and
+the `lab` commands read the same file with python-dotenv.
 """
 
 import os

@@ -19,8 +19,8 @@ bind = f"{_settings['APP_HOST']}:{_settings['APP_PORT']}"
 workers = _settings["GUNICORN_WORKERS"]
 threads = _settings["GUNICORN_THREADS"]
 # gunicorn's own sync/gthread workers, also counting the malformed and oversized
-# requests gunicorn answers before the app sees them (app/workers.py).
-worker_class = "app.workers.SyncWorker" if threads == 1 else "app.workers.ThreadWorker"
+# requests gunicorn answers before the app sees them (app/gunicorn_workers.py).
+worker_class = "app.gunicorn_workers.SyncWorker" if threads == 1 else "app.gunicorn_workers.ThreadWorker"
 max_requests = _settings["GUNICORN_MAX_REQUESTS"]  # 0: never recycle
 accesslog = None
 errorlog = "-"

@@ -66,7 +66,7 @@ class Metrics:
             self.push.close()
 
     def request_rejected(self, method: str, status: int) -> None:
-        """Count a request gunicorn answered before the app saw it (app/workers.py)."""
+        """Count a request gunicorn answered before the app saw it (app/gunicorn_workers.py)."""
         method = method_label(method)
         if self.pull is not None:
             self.pull.request_finished(method, UNMATCHED_ROUTE, status, 0.0, in_flight=False)
@@ -83,13 +83,13 @@ class Metrics:
         if self.push is not None:
             self.push.timing(f"db.query.{operation}", seconds)
 
-    def post_request(self, endpoint: str) -> None:
+    def blog_request(self, endpoint: str) -> None:
         if self.pull is not None:
-            self.pull.post_request(endpoint)
+            self.pull.blog_request(endpoint)
 
-    def post_slow(self, endpoint: str, seconds: float) -> None:
+    def blog_slow(self, endpoint: str, seconds: float) -> None:
         if self.pull is not None:
-            self.pull.post_slow(endpoint, seconds)
+            self.pull.blog_slow(endpoint, seconds)
 
 
 REQUEST_KEY = "lab.request"

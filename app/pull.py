@@ -65,8 +65,8 @@ DB_QUERY_DURATION = Histogram(
 )
 
 # The blog post's own two metrics, kept under its names so its readers find them.
-POST_REQUESTS = Counter("requests_total", "Application Request Count", ["endpoint"])
-POST_SLOW = Histogram("slow", "Histogram for the duration in seconds.", ["endpoint"], buckets=LATENCY_BUCKETS)
+BLOG_REQUESTS = Counter("requests_total", "Application Request Count", ["endpoint"])
+BLOG_SLOW = Histogram("slow", "Histogram for the duration in seconds.", ["endpoint"], buckets=LATENCY_BUCKETS)
 
 
 class PullRecorder:
@@ -86,7 +86,7 @@ class PullRecorder:
         """Drop what points into this process's files (after a fork: the parent's)."""
         self._values = _Values()
         self._series = {}  # (method, route, status) -> _Series
-        self._posts = {}  # endpoint -> add(amount) of the post's requests_total
+        self._blog_requests = {}  # endpoint -> add(amount) of the post's requests_total
         self._in_flight = None  # add(amount) of http_requests_in_flight (-1: in `_Series.record`)
 
     def worker_started(self, threads: int) -> None:
@@ -109,14 +109,14 @@ class PullRecorder:
     def db_query(self, operation: str, seconds: float) -> None:
         self._child(DB_QUERY_DURATION, operation).observe(seconds)
 
-    def post_request(self, endpoint: str) -> None:
-        add = self._posts.get(endpoint)
+    def blog_request(self, endpoint: str) -> None:
+        add = self._blog_requests.get(endpoint)
         if add is None:
-            add = self._posts[endpoint] = self._values.adder(self._child(POST_REQUESTS, endpoint))
+            add = self._blog_requests[endpoint] = self._values.adder(self._child(BLOG_REQUESTS, endpoint))
         add(1.0)
 
-    def post_slow(self, endpoint: str, seconds: float) -> None:
-        self._child(POST_SLOW, endpoint).observe(seconds)
+    def blog_slow(self, endpoint: str, seconds: float) -> None:
+        self._child(BLOG_SLOW, endpoint).observe(seconds)
 
     def _child(self, metric, value: str):
         # Only the app's code names these values (routes, operations), never a client.

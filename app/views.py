@@ -9,7 +9,7 @@ from .pull import exposition
 
 
 def index():
-    current_app.extensions["lab.metrics"].post_request("/")
+    current_app.extensions["lab.metrics"].blog_request("/")
     return "Development Prometheus-backed Flash App"  # sic: the post's text
 
 
@@ -21,7 +21,7 @@ def database():
     time.sleep(random.uniform(config["DB_DELAY_MIN_SECONDS"], config["DB_DELAY_MAX_SECONDS"]))
     seconds = time.perf_counter() - started
     metrics.db_query("select", seconds)
-    metrics.post_slow("/database/", seconds)
+    metrics.blog_slow("/database/", seconds)
     return "Completed expensive database operation"
 
 

@@ -22,7 +22,7 @@ DEBIAN_PACKAGES = {
     "wrk": "wrk",
 }
 SYSTEM_PYTHON = "/usr/bin/python3"  # graphite-web and carbon are Debian's, for Debian's Python
-STATSD_JS = ROOT / "lab" / "node_modules" / "statsd" / "stats.js"
+STATSD_DAEMON_JS = ROOT / "lab" / "node_modules" / "statsd" / "stats.js"
 
 
 def _present(command: str) -> bool:
@@ -55,7 +55,7 @@ def install() -> None:
         subprocess.run(
             ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages], check=True, env=env
         )
-    if not STATSD_JS.exists():
+    if not STATSD_DAEMON_JS.exists():
         subprocess.run(
             [
                 "npm",
@@ -64,7 +64,7 @@ def install() -> None:
                 "--no-fund",
                 "--omit=optional",
                 "--prefix",
-                str(STATSD_JS.parents[2]),
+                str(STATSD_DAEMON_JS.parents[2]),
             ],
             check=True,
         )

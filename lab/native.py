@@ -25,7 +25,7 @@ from urllib.request import urlopen
 import yaml
 
 from . import native_config as cfg
-from .deps import STATSD_JS, SYSTEM_PYTHON
+from .deps import STATSD_DAEMON_JS, SYSTEM_PYTHON
 from .settings import ROOT, Ports, app_environment, lab_environment
 
 READY_LINE = "native stack ready"
@@ -159,7 +159,7 @@ def services(ports: Ports, data_dir: Path, graphite_env: dict[str, str], loadgen
         ),
         Service(
             "statsd",
-            ["node", str(STATSD_JS), str(data_dir / "statsd" / "config.js")],
+            ["node", str(STATSD_DAEMON_JS), str(data_dir / "statsd" / "config.js")],
             statsd_healthy(ports.statsd_admin),
             f"{loop}:{ports.statsd}/udp",
         ),
@@ -189,7 +189,7 @@ def services(ports: Ports, data_dir: Path, graphite_env: dict[str, str], loadgen
         ),
         Service(
             "worker",
-            [sys.executable, "-m", "app.worker"],
+            [sys.executable, "-m", "app.blog_worker"],
             http_ok(f"http://{loop}:{ports.worker}/metrics"),
             f"http://{loop}:{ports.worker}/metrics",
             env=app_env,

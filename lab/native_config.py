@@ -14,7 +14,7 @@ import yaml
 from .settings import LOOPBACK, ROOT, Ports
 
 PROMETHEUS_YML = ROOT / "prometheus" / "prometheus.yml"
-STATSD_JS = ROOT / "graphite" / "statsd" / "udp.js"
+STATSD_CONFIG_JS = ROOT / "graphite" / "statsd" / "udp.js"
 CARBON_CONF = ROOT / "graphite" / "carbon.conf"
 STORAGE_SCHEMAS = ROOT / "graphite" / "storage-schemas.conf"
 STORAGE_AGGREGATION = ROOT / "graphite" / "storage-aggregation.conf"
@@ -33,7 +33,7 @@ def compose_addresses(ports: Ports) -> dict[tuple[str, int], str]:
 
 def statsd_flush_seconds() -> int:
     """StatsD's flush interval in the shared config (seconds)."""
-    return json.loads(STATSD_JS.read_text())["flushInterval"] // 1000
+    return json.loads(STATSD_CONFIG_JS.read_text())["flushInterval"] // 1000
 
 
 def prometheus_config(ports: Ports, scrape_interval: str | None = None) -> dict:
@@ -70,7 +70,7 @@ def prometheus_config(ports: Ports, scrape_interval: str | None = None) -> dict:
 
 def statsd_config(ports: Ports, flush_seconds: int) -> dict:
     """udp.js on loopback ports; admin interface on loopback too."""
-    config = json.loads(STATSD_JS.read_text())
+    config = json.loads(STATSD_CONFIG_JS.read_text())
     config.update(
         graphiteHost=LOOPBACK,
         graphitePort=ports.carbon,

@@ -12,7 +12,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from .deps import STATSD_JS
+from .deps import STATSD_DAEMON_JS
 from .settings import LOOPBACK, free_port
 
 
@@ -41,7 +41,7 @@ class StatsdDaemon:
             )
         )
         self.process = subprocess.Popen(
-            ["node", str(STATSD_JS), str(self._config)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+            ["node", str(STATSD_DAEMON_JS), str(self._config)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
         )
         deadline = time.monotonic() + 10
         while not self._admin("health").startswith("health: up"):

@@ -1,4 +1,4 @@
-"""docker-compose.yml: accepted by the real Compose CLI, and built as DESIGN.md says.
+"""docker-compose.yml: accepted by the real Compose CLI, and built as the README describes it.
 
 The checks run on `docker compose config --format json` (no engine needed), so
 they see the file as compose itself resolves it.

@@ -19,11 +19,11 @@ def test_names_the_missing_packages_when_it_cannot_install(monkeypatch):
 def test_installs_nothing_when_everything_is_present(monkeypatch, capsys):
     monkeypatch.setattr(deps, "_present", lambda command: True)
     monkeypatch.setattr(deps.subprocess, "run", lambda *a, **k: pytest.fail(f"ran {a}"))
-    monkeypatch.setattr(deps, "STATSD_JS", deps.ROOT / "lab" / "deps.py")  # any existing file
+    monkeypatch.setattr(deps, "STATSD_DAEMON_JS", deps.ROOT / "lab" / "deps.py")  # any existing file
     deps.install()
     assert "native dependencies present" in capsys.readouterr().out
 
 
 def test_this_machine_has_everything_the_suite_needs():
     assert deps.missing_packages() == []
-    assert deps.STATSD_JS.exists()
+    assert deps.STATSD_DAEMON_JS.exists()

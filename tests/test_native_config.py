@@ -41,7 +41,7 @@ def test_the_scrape_interval_can_be_shortened():
 
 def test_statsd_listens_on_loopback_and_flushes_to_carbon():
     config = cfg.statsd_config(PORTS, flush_seconds=1)
-    shared = json.loads(cfg.STATSD_JS.read_text())
+    shared = json.loads(cfg.STATSD_CONFIG_JS.read_text())
     assert (config["graphiteHost"], config["graphitePort"]) == ("127.0.0.1", 12003)
     assert config["servers"] == [{"server": "./servers/udp", "address": "127.0.0.1", "port": 18125}]
     assert config["flushInterval"] == 1000

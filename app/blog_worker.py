@@ -1,7 +1,7 @@
 """The post's `__main__` example: a process that is not a web app, exposing its
 metrics with `start_http_server` for Prometheus to scrape.
 
-    python -m app.worker        # serves on WORKER_HOST:WORKER_PORT (8000)
+    python -m app.blog_worker        # serves on WORKER_HOST:WORKER_PORT (8000)
 """
 
 import os

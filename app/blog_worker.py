@@ -18,9 +18,10 @@ import time  # noqa: E402
 from prometheus_client import Summary, start_http_server  # noqa: E402
 
 from . import config  # noqa: E402
+from .signals import BLOG_WORKER_PROCESSING  # noqa: E402
 
 # Create a metric to track time spent and requests made.
-REQUEST_TIME = Summary("request_processing_seconds", "Time spent processing request")
+REQUEST_TIME = Summary(BLOG_WORKER_PROCESSING.name, BLOG_WORKER_PROCESSING.help)
 
 
 # Decorate function with metric.

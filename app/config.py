@@ -9,6 +9,8 @@ the `lab` commands read the same file with python-dotenv.
 import os
 from collections.abc import Mapping
 
+from . import signals
+
 METRICS_MODES = ("off", "prometheus", "statsd", "all")
 
 DEFAULTS = {
@@ -18,7 +20,7 @@ DEFAULTS = {
     "WORKER_PORT": 8000,
     "STATSD_HOST": "graphite",
     "STATSD_PORT": 8125,
-    "STATSD_PREFIX": "lab.app",
+    "STATSD_PREFIX": signals.STATSD_PREFIX,
     # How often each process pushes its in-flight delta, and retries a host
     # that did not resolve (seconds). Neither is on the request path.
     "STATSD_GAUGE_INTERVAL": 1.0,

@@ -18,6 +18,7 @@ from flask import Flask
 from .labels import UNMATCHED_ROUTE, Routes, method_label
 from .pull import PullRecorder
 from .push import PushRecorder
+from .signals import STATSD_DB_QUERY
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ class Metrics:
         if self.pull is not None:
             self.pull.db_query(operation, seconds)
         if self.push is not None:
-            self.push.timing(f"db.query.{operation}", seconds)
+            self.push.timing(STATSD_DB_QUERY.format(operation=operation), seconds)
 
     def blog_request(self, endpoint: str) -> None:
         if self.pull is not None:

@@ -11,8 +11,8 @@ from flask import Flask, Request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import Rule
 
-UNMATCHED = "unmatched"
-OTHER_METHOD = "other"
+from .signals import OTHER_METHOD, UNMATCHED
+
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"})
 
 

@@ -30,43 +30,21 @@ from bisect import bisect_left
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
 
-from . import multiproc
+from . import multiproc, signals
 
-# 5 ms .. 10 s, with an edge on the `/` latency SLO (300 ms) and on the 1, 2 and
-# 3 s that the post's /database/ sleeps between.
-LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.3, 0.5, 1, 2, 3, 5, 10)
 
-HTTP_REQUESTS = Counter(
-    "http_requests_total",
-    "HTTP requests answered, by method, URL rule and status.",
-    ["method", "route", "status"],
-)
-HTTP_REQUEST_DURATION = Histogram(
-    "http_request_duration_seconds",
-    "Time to answer an HTTP request, by method and URL rule.",
-    ["method", "route"],
-    buckets=LATENCY_BUCKETS,
-)
-HTTP_IN_FLIGHT = Gauge(
-    "http_requests_in_flight",
-    "Requests being answered now, summed over live workers.",
-    multiprocess_mode="livesum",
-)
-HTTP_CAPACITY = Gauge(
-    "http_requests_capacity",
-    "Requests the live workers can answer at once (workers x threads).",
-    multiprocess_mode="livesum",
-)
-DB_QUERY_DURATION = Histogram(
-    "db_query_duration_seconds",
-    "Time spent in the (simulated) database, by operation.",
-    ["operation"],
-    buckets=LATENCY_BUCKETS,
-)
+def _histogram(metric: signals.Metric) -> Histogram:
+    return Histogram(metric.name, metric.help, metric.labels, buckets=signals.LATENCY_BUCKETS)
 
-# The blog post's own two metrics, kept under its names so its readers find them.
-BLOG_REQUESTS = Counter("requests_total", "Application Request Count", ["endpoint"])
-BLOG_SLOW = Histogram("slow", "Histogram for the duration in seconds.", ["endpoint"], buckets=LATENCY_BUCKETS)
+
+HTTP_REQUESTS = Counter(signals.HTTP_REQUESTS.name, signals.HTTP_REQUESTS.help, signals.HTTP_REQUESTS.labels)
+HTTP_REQUEST_DURATION = _histogram(signals.HTTP_REQUEST_DURATION)
+# Live sums: a dead worker's requests are no longer in flight, nor is its capacity there.
+HTTP_IN_FLIGHT = Gauge(signals.HTTP_IN_FLIGHT.name, signals.HTTP_IN_FLIGHT.help, multiprocess_mode="livesum")
+HTTP_CAPACITY = Gauge(signals.HTTP_CAPACITY.name, signals.HTTP_CAPACITY.help, multiprocess_mode="livesum")
+DB_QUERY_DURATION = _histogram(signals.DB_QUERY_DURATION)
+BLOG_REQUESTS = Counter(signals.BLOG_REQUESTS.name, signals.BLOG_REQUESTS.help, signals.BLOG_REQUESTS.labels)
+BLOG_SLOW = _histogram(signals.BLOG_SLOW)
 
 
 class PullRecorder:

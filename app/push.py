@@ -27,10 +27,11 @@ import time
 from flask import current_app, has_request_context, request
 from statsd import StatsClient
 
+from .signals import STATSD_IN_FLIGHT, STATSD_LATENCY, STATSD_REQUESTS
+
 log = logging.getLogger(__name__)
 
 PIPELINE_KEY = "lab.statsd.pipeline"
-IN_FLIGHT = "http.in_flight"
 MAX_UDP_SIZE = 512  # pystatsd's default: a pipeline splits longer datagrams
 
 # This process's id. os.getpid() is a system call, and the request path asks
@@ -133,7 +134,7 @@ class PushRecorder:
             if not delta or client is None:
                 return
             self._in_flight_pushed += delta
-        client.gauge(IN_FLIGHT, delta, delta=True)
+        client.gauge(STATSD_IN_FLIGHT, delta, delta=True)
 
     def close(self) -> None:
         """Stop the reporter thread and close the socket."""
@@ -213,7 +214,10 @@ class PushRecorder:
 
 def _request_names(endpoint: str, method: str, status: int) -> tuple[str, str]:
     """The StatsD names of a request's counter and timer (the metric contract), before the prefix."""
-    return f"http.requests.{endpoint}.{method}.{status}", f"http.latency.{endpoint}.{method}"
+    return (
+        STATSD_REQUESTS.format(endpoint=endpoint, method=method, status=status),
+        STATSD_LATENCY.format(endpoint=endpoint, method=method),
+    )
 
 
 class _Drop:

@@ -9,7 +9,7 @@ import warnings
 
 import pytest
 
-from app.pull import LATENCY_BUCKETS
+from app.signals import LATENCY_BUCKETS
 
 from .helpers import samples, series_of, value
 

@@ -1,0 +1,98 @@
+"""The signal contract: every name the app emits, written once.
+
+These names are the lab's public interface. The recorders (app/pull.py,
+app/push.py) emit them; the queries of the dashboards, the experiment and the
+tests (lab/queries.py) are built from them; a test checks that nothing names a
+series this module does not define. Renaming one is a breaking change.
+
+    HTTP_REQUESTS.name                    # 'http_requests_total'
+    STATSD_REQUESTS.format(endpoint="index", method="GET", status=200)
+"""
+
+from typing import NamedTuple
+
+# -- labels and their bounded values ----------------------------------------------------------------
+
+METHOD, ROUTE, STATUS, OPERATION, ENDPOINT = "method", "route", "status", "operation", "endpoint"
+UNMATCHED = "unmatched"  # the route (and StatsD endpoint) of a request that matched no URL rule
+OTHER_METHOD = "other"  # the method of a request outside the usual verbs
+
+# 5 ms .. 10 s, with an edge on the `/` latency SLO (300 ms: le="0.3") and on the
+# 1, 2 and 3 s that the blog post's /database/ sleeps between.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.3, 0.5, 1, 2, 3, 5, 10)
+
+
+# -- pull: Prometheus ---------------------------------------------------------------------------------
+
+
+class Metric(NamedTuple):
+    """A Prometheus metric of the contract, as a scrape names it."""
+
+    name: str  # a counter's with its `_total`, as Prometheus stores it
+    kind: str  # counter, histogram, gauge or summary
+    help: str
+    labels: tuple[str, ...] = ()
+
+    def series(self) -> tuple[str, ...]:
+        """The names of the series a scrape of this metric holds."""
+        if self.kind in ("histogram", "summary"):
+            parts = ("_bucket", "_sum", "_count") if self.kind == "histogram" else ("_sum", "_count")
+            return (self.name, *(self.name + part for part in parts))
+        return (self.name,)
+
+
+HTTP_REQUESTS = Metric(
+    "http_requests_total",
+    "counter",
+    "HTTP requests answered, by method, URL rule and status.",
+    (METHOD, ROUTE, STATUS),
+)
+HTTP_REQUEST_DURATION = Metric(
+    "http_request_duration_seconds",
+    "histogram",
+    "Time to answer an HTTP request, by method and URL rule.",
+    (METHOD, ROUTE),
+)
+HTTP_IN_FLIGHT = Metric(
+    "http_requests_in_flight", "gauge", "Requests being answered now, summed over live workers."
+)
+HTTP_CAPACITY = Metric(
+    "http_requests_capacity", "gauge", "Requests the live workers can answer at once (workers x threads)."
+)
+DB_QUERY_DURATION = Metric(
+    "db_query_duration_seconds",
+    "histogram",
+    "Time spent in the (simulated) database, by operation.",
+    (OPERATION,),
+)
+# The blog post's own metrics, kept under its names so its readers find them.
+BLOG_REQUESTS = Metric("requests_total", "counter", "Application Request Count", (ENDPOINT,))
+BLOG_SLOW = Metric("slow", "histogram", "Histogram for the duration in seconds.", (ENDPOINT,))
+# The blog post's non-web process (app/blog_worker.py), scraped as job "worker".
+BLOG_WORKER_PROCESSING = Metric("request_processing_seconds", "summary", "Time spent processing request")
+
+PULL_METRICS = (
+    HTTP_REQUESTS,
+    HTTP_REQUEST_DURATION,
+    HTTP_IN_FLIGHT,
+    HTTP_CAPACITY,
+    DB_QUERY_DURATION,
+    BLOG_REQUESTS,
+    BLOG_SLOW,
+    BLOG_WORKER_PROCESSING,
+)
+
+# -- push: StatsD ---------------------------------------------------------------------------------------
+
+STATSD_PREFIX = "lab.app"  # the default of STATSD_PREFIX (app/config.py)
+# Templates after the prefix. `{endpoint}` is the Flask endpoint name, one Graphite node.
+STATSD_REQUESTS = "http.requests.{endpoint}.{method}.{status}"  # counter
+STATSD_LATENCY = "http.latency.{endpoint}.{method}"  # timer, ms
+STATSD_IN_FLIGHT = "http.in_flight"  # gauge, sent as deltas
+STATSD_DB_QUERY = "db.query.{operation}"  # timer, ms
+# StatsD type -> the templates sent with it (the daemon names their Graphite series by type).
+STATSD_NAMES = {
+    "counter": (STATSD_REQUESTS,),
+    "timer": (STATSD_LATENCY, STATSD_DB_QUERY),
+    "gauge": (STATSD_IN_FLIGHT,),
+}

@@ -1,4 +1,4 @@
-"""The stack's addresses, from the environment and `.env` (as compose reads them).
+"""The stack's addresses, from the environment and `.env` (read with python-dotenv, as compose reads it).
 
 The app's own variables (app/config.py) are reused, not repeated; the rest are
 the ports of the backends. The native runner binds everything to 127.0.0.1.
@@ -8,6 +8,8 @@ import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
+
+from dotenv import dotenv_values
 
 from app.config import DEFAULTS as APP_DEFAULTS
 from app.config import ConfigError
@@ -38,16 +40,8 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
-    """Read `NAME=value` lines as compose does (comments and blanks skipped)."""
-    if not path.exists():
-        return {}
-    values = {}
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#") and "=" in line:
-            name, _, value = line.partition("=")
-            values[name.strip()] = value.strip().strip("'\"")
-    return values
+    """The variables a `.env` file sets, read by python-dotenv as compose reads them ({} if none)."""
+    return {name: value for name, value in dotenv_values(path).items() if value is not None}
 
 
 def lab_environment(environ=None, dotenv: Path = ROOT / ".env") -> dict[str, str]:

@@ -23,9 +23,12 @@ deps: $(PY) ## install the native stack's Debian and npm packages (root on Debia
 
 native-deps: deps
 
-run: $(PY) ## the app alone under gunicorn on 127.0.0.1:$APP_PORT (no backends needed)
+# .env (if any) is read by python-dotenv's CLI; the shell's environment wins, as with compose.
+DOTENV_RUN = $(if $(wildcard .env),$(VENV)/bin/dotenv --file .env run --no-override --)
+
+run: $(PY) ## the app alone under gunicorn on 127.0.0.1:$APP_PORT (no backends needed; reads .env)
 	@mkdir -p $(PROMETHEUS_MULTIPROC_DIR)
-	$(VENV)/bin/gunicorn --config app/gunicorn.conf.py
+	$(DOTENV_RUN) $(VENV)/bin/gunicorn --config app/gunicorn.conf.py
 
 native: deps ## the whole stack without Docker (Grafana excepted), in the foreground; Ctrl-C stops it
 	$(PY) -m lab dotenv
@@ -36,11 +39,16 @@ COMPOSE_CHECK = @docker compose version >/dev/null 2>&1 || { \
 	echo "make $@ needs Docker with the Compose v2 plugin (\`docker compose version\` fails here)." >&2; \
 	echo "Without Docker: make native (the same stack from Debian packages)." >&2; exit 1; }
 
+# The URLs name the ports the engine published (`docker compose port`): the
+# values compose used are in .env, not in make's environment.
 up: ## the whole stack with Docker Compose (creates .env with fresh secrets if missing)
 	$(COMPOSE_CHECK)
 	python3 lab/dotenv.py
 	docker compose up --build --wait
-	@echo "Grafana: http://127.0.0.1:$${GRAFANA_PORT:-3000}"
+	@for service in grafana:3000 app:5000 worker:8000 prometheus:9090 graphite:8080 loadgen:8089; do \
+		address=$$(docker compose port $${service%:*} $${service#*:}) || exit 1; \
+		echo "$${service%:*}: http://$$address/"; \
+	done
 
 down: ## stop the compose stack (data stays in named volumes; `docker compose down -v` resets)
 	$(COMPOSE_CHECK)

@@ -124,22 +124,24 @@ def storage_schemas(flush_seconds: int) -> str:
     )
 
 
-def loadgen_argv(ports: Ports, environ: dict[str, str]) -> list[str]:
-    """Locust's options from the compose file's loadgen service, for the venv's Locust on loopback.
+def loadgen_argv(ports: Ports, environ: dict[str, str] | None = None) -> list[str]:
+    """The compose loadgen service's command, for the venv's Locust on loopback.
 
-    `${NAME:-default}` is resolved as compose would; the locustfile mount and the
-    app's compose address become their local equivalents; the web UI binds loopback.
+    The command holds only addresses (the options are in loadgen/locust.conf,
+    named by --config): its mount becomes the repository's directory, the
+    app's compose address its loopback port, and the web UI binds loopback.
+    `environ` is not read: nothing in the command comes from `.env` any more.
     """
     compose = yaml.safe_load(COMPOSE_FILE.read_text())["services"]["loadgen"]
     (mount,) = compose["volumes"]
     source, target = mount.split(":")[:2]
-    local = {
-        target: str(ROOT / source),
-        "http://app:5000": f"http://{LOOPBACK}:{ports.app}",
-    }
+    local = {target: str(ROOT / source)}
+    local.update(
+        (f"http://{host}:{port}", f"http://{native}")
+        for (host, port), native in compose_addresses(ports).items()
+    )
     argv = []
     for option in compose["command"]:
-        option = re.sub(r"\$\{(\w+):-([^}]*)\}", lambda m: environ.get(m.group(1)) or m.group(2), option)
         for compose_value, native in local.items():
             option = option.replace(compose_value, native)
         argv.append(option)

@@ -1,9 +1,10 @@
 """Steady mixed traffic for the lab's app, so every dashboard panel has data.
 
-The `loadgen` compose service runs this with Locust (web UI on 127.0.0.1:8089):
-each simulated user sends one request per second, so the number of users *is*
-the request rate. Change it while the test runs with "Edit" in the web UI, or
-set LOADGEN_USERS in .env before `docker compose up`.
+The `loadgen` compose service (and `make native`) runs this with Locust, web UI
+on 127.0.0.1:8089, with the options of loadgen/locust.conf: each simulated user
+sends one request per second, so the number of users *is* the request rate.
+Change it while the test runs with "Edit" in the web UI, or in locust.conf
+before the load generator starts.
 
 The mix, in percent of requests (the task weights add up to 100):
 

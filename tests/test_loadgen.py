@@ -1,4 +1,4 @@
-"""loadgen/locustfile.py: the real Locust against the real app under gunicorn.
+"""loadgen/: the real Locust against the real app under gunicorn, and the options it runs with.
 
 Locust knows exactly what it sent, so the app must have counted exactly that:
 per request name, the same number in `http_requests_total` under the route
@@ -11,9 +11,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
+from lab import native_config
+from lab.settings import Ports
+
 from .helpers import ROOT, free_port, gunicorn
 
 LOCUSTFILE = ROOT / "loadgen" / "locustfile.py"
+LOCUST_CONF = ROOT / "loadgen" / "locust.conf"
 LOCUST = Path(sys.executable).parent / "locust"  # the dev extra's pin, the loadgen image's version
 
 # Locust's request name -> the app's `route` label and the status that request means.
@@ -27,17 +33,44 @@ AVAILABILITY_SLO = 0.995  # prometheus/rules: 99.5 % of the app's requests witho
 SLOWEST_BURN_ALERT = 3  # AvailabilitySLOSlowBurn tickets at 3x the budget
 
 
-def locust(*args: str, cwd: Path, timeout: float = 30) -> subprocess.CompletedProcess:
-    """Run Locust with only the test's options (no locust.conf, no LOCUST_* of a developer's)."""
+def locust_env(home: Path) -> dict[str, str]:
+    """The environment without what Locust reads besides its arguments: LOCUST_* and ~/.locust.conf."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("LOCUST_")}
+    return {**env, "HOME": str(home)}
+
+
+def locust(*args: str, cwd: Path, timeout: float = 30) -> subprocess.CompletedProcess:
+    """Run Locust with only the test's options (cwd has no locust.conf)."""
     return subprocess.run(
         [str(LOCUST), "--locustfile", str(LOCUSTFILE), *args],
         cwd=cwd,
-        env=env,
+        env=locust_env(cwd),
         capture_output=True,
         text=True,
         timeout=timeout,
     )
+
+
+def locust_options(argv: list[str], cwd: Path) -> dict:
+    """The options Locust's own parser (the one `locust` runs) makes of argv.
+
+    In a process of its own: importing locust patches the standard library for gevent.
+    """
+    script = (
+        "import json, sys\n"
+        "from locust.argument_parser import get_parser\n"
+        "print(json.dumps(vars(get_parser().parse_args(sys.argv[1:])), default=str))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, *argv],
+        cwd=cwd,
+        env=locust_env(cwd),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
 
 
 def requests_by_route(scraped: dict) -> dict[str, dict[tuple[str, str], float]]:
@@ -105,3 +138,47 @@ def test_the_app_counts_exactly_what_locust_sent(tmp_path):
         assert entry["num_failures"] == 0, entry["name"]
         assert entry["num_requests"] > 0, entry["name"]
         assert routes.get(route) == {("GET", status): entry["num_requests"]}, entry["name"]
+
+
+def test_compose_and_the_native_stack_run_locust_with_the_same_config_file():
+    service = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["loadgen"]
+    (mount,) = service["volumes"]
+    source, target = mount.split(":")[:2]
+    (config,) = [arg.removeprefix("--config=") for arg in service["command"] if arg.startswith("--config=")]
+    assert ROOT / source / Path(config).relative_to(target) == LOCUST_CONF
+    native = native_config.loadgen_argv(Ports.from_env({}, dotenv=ROOT / "no-such-file"))
+    assert f"--config={LOCUST_CONF}" in native
+
+
+RUN_OPTIONS = ("num_users", "spawn_rate", "autostart", "headless", "stop_timeout")
+
+
+def test_locust_reads_the_runs_options_from_locust_conf(tmp_path):
+    ports = Ports.from_env({}, dotenv=ROOT / "no-such-file")
+    options = locust_options(native_config.loadgen_argv(ports), cwd=tmp_path)
+    # What the README promises: 5 users = 5 requests per second, ramped at 1 user
+    # a second, sending from the start with the web UI kept, in-flight requests
+    # let finish on stop.
+    assert {name: options[name] for name in RUN_OPTIONS} == {
+        "num_users": 5,
+        "spawn_rate": 1.0,
+        "autostart": True,
+        "headless": False,
+        "stop_timeout": 5,
+    }
+    # the addresses come from the command line
+    assert options["locustfile"] == str(LOCUSTFILE)
+    assert options["host"] == f"http://127.0.0.1:{ports.app}"
+    assert (options["web_host"], options["web_port"]) == ("127.0.0.1", ports.loadgen)
+
+
+def test_without_the_config_file_locust_would_run_none_of_it(tmp_path):
+    # so the values above are the file's, not Locust's defaults
+    options = locust_options(["--locustfile", str(LOCUSTFILE)], cwd=tmp_path)
+    assert {name: options[name] for name in RUN_OPTIONS} == {
+        "num_users": None,
+        "spawn_rate": None,
+        "autostart": False,
+        "headless": False,
+        "stop_timeout": 0,
+    }

@@ -109,11 +109,13 @@ class PushRecorder:
         next_resolve = time.monotonic() + self._resolve_interval
         while not self._closed.wait(self._gauge_interval):
             if time.monotonic() >= next_resolve:
-                self._reresolve()
+                self.reresolve()
                 next_resolve = time.monotonic() + self._resolve_interval
             self.push_in_flight()
 
-    def _reresolve(self) -> None:
+    def reresolve(self) -> None:
+        """Resolve the host again; if it resolves, push through a new client (the reporter thread
+        does this every `resolve_interval`, so a host that comes up or moves gets the pushes)."""
         fresh = self._resolve()
         if fresh is None:
             return

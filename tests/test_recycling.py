@@ -8,7 +8,7 @@ import time
 
 import requests
 
-from .helpers import gunicorn, value
+from .helpers import gunicorn, value, wait_until
 
 FAST = {"DB_DELAY_MIN_SECONDS": "0", "DB_DELAY_MAX_SECONDS": "0.005", "STATSD_HOST": "127.0.0.1"}
 INDEX_200 = {"method": "GET", "route": "/", "status": "200"}
@@ -74,10 +74,9 @@ def test_a_worker_killed_mid_request_takes_its_in_flight_with_it():
     with gunicorn(GUNICORN_WORKERS="2", **slow) as server:
         stuck = threading.Thread(target=lambda: _ignore_errors(server.url + "/database/"))
         stuck.start()
-        deadline = time.monotonic() + 5
-        while value(server.scrape(), "http_requests_in_flight") != 1:
-            assert time.monotonic() < deadline, "the slow request never showed as in flight"
-            time.sleep(0.05)
+        wait_until(
+            lambda: value(server.scrape(), "http_requests_in_flight"), 1, 5, "the slow request in flight"
+        )
         killed = server.worker_pids()
         for pid in killed:
             os.kill(pid, signal.SIGKILL)

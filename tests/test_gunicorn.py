@@ -1,13 +1,12 @@
 """The app under real gunicorn workers: one scrape answers for all of them."""
 
-import random
 import shutil
 import subprocess
 
 import pytest
 import requests
 
-from .helpers import UNRESOLVABLE, UdpListener, gunicorn, samples, series_of, value
+from .helpers import UdpListener, gunicorn, samples, value
 
 FAST_DB = {"DB_DELAY_MIN_SECONDS": "0", "DB_DELAY_MAX_SECONDS": "0.01"}
 
@@ -63,27 +62,6 @@ def test_one_scrape_sums_every_worker(three_workers, statsd):
     assert len(counts) == sum(sent.values())
 
 
-def test_series_stay_bounded_under_random_paths_and_methods(three_workers):
-    url = three_workers
-    rng = random.Random(1234)
-    methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "BREW", "PURGE", "X-CUSTOM"]
-    session = requests.Session()
-    for _ in range(1000):
-        path = "/" + "/".join(str(rng.randrange(10**6)) for _ in range(rng.randrange(1, 4)))
-        if rng.random() < 0.2:
-            path = rng.choice(["/", "/error/", "/healthz"])
-        session.request(rng.choice(methods), f"{url}{path}?q={rng.random()}")
-
-    scraped = samples(requests.get(url + "/metrics").text)
-    label_sets = series_of(scraped, "http_requests_total")
-    routes = {dict(labels)["route"] for labels in label_sets}
-    known_methods = {"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "other"}
-    assert routes <= {"/", "/database/", "/error/", "/metrics/", "/healthz", "unmatched"}
-    assert {dict(labels)["method"] for labels in label_sets} <= known_methods
-    # routes x methods x the few statuses the app answers with, nowhere near 1,000
-    assert len(label_sets) <= 6 * len(known_methods) * 4
-
-
 def test_exposition_passes_promtool_check_metrics(three_workers):
     promtool = shutil.which("promtool")
     if promtool is None:
@@ -92,14 +70,6 @@ def test_exposition_passes_promtool_check_metrics(three_workers):
     body = requests.get(three_workers + "/metrics").content
     result = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True)
     assert result.returncode == 0, result.stdout.decode() + result.stderr.decode()
-
-
-def test_app_serves_under_gunicorn_with_an_unresolvable_statsd_host():
-    with gunicorn(GUNICORN_WORKERS="2", STATSD_HOST=UNRESOLVABLE, **FAST_DB) as server:
-        url = server.url
-        assert [requests.get(url + "/").status_code for _ in range(10)] == [200] * 10
-        scraped = samples(requests.get(url + "/metrics").text)
-        assert value(scraped, "http_requests_total", method="GET", route="/", status="200") == 10
 
 
 def test_threaded_workers_count_concurrent_requests_exactly():

@@ -239,7 +239,7 @@ def _wrk_command(server: Server, seconds: float, cpu: int | None) -> list[str]:
     )
 
 
-def _parse_wrk(output: str) -> tuple[int, float, float, float]:
+def parse_wrk(output: str) -> tuple[int, float, float, float]:
     """Return (requests, requests/s, p50 ms, p99 ms) from wrk's --latency output."""
     requests = int(re.search(r"(\d+) requests in", output).group(1))
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
@@ -263,7 +263,7 @@ def load(targets: list[tuple[Server, list[int]]], seconds: float, cpu: int | Non
         if run.returncode:
             raise RuntimeError(f"wrk failed: {run.args}")
     spent = [cpu_ns(pids) - start for (_, pids), start in zip(targets, before, strict=True)]
-    return [Load(*_parse_wrk(output), used) for output, used in zip(outputs, spent, strict=True)]
+    return [Load(*parse_wrk(output), used) for output, used in zip(outputs, spent, strict=True)]
 
 
 def _rotated(items: list, offset: int) -> list:

@@ -24,7 +24,7 @@ Transfer/sec:    321.13KB
 
 
 def test_wrk_output_is_read_in_milliseconds():
-    assert bench._parse_wrk(WRK_OUTPUT) == (3613, 1804.57, 2.17, pytest.approx(0.95))
+    assert bench.parse_wrk(WRK_OUTPUT) == (3613, 1804.57, 2.17, pytest.approx(0.95))
 
 
 def test_throughput_ratio_is_requests_per_cpu_second_head_to_head():

@@ -5,6 +5,7 @@ native      run the whole stack without Docker, in the foreground
 dotenv      create .env from .env.example with fresh secrets (for compose)
 faults      show or change the app's injected faults
 experiment  run the pull-vs-push scenario against a running stack and write a report
+report      redraw an experiment's report from its result.json, with no backend running
 bench       measure instrumentation and scrape cost
 """
 
@@ -93,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     experiment.add_argument("--out", type=Path, help="report directory (default: reports/experiment-<time>)")
     add_stack_options(experiment)
+    redraw = commands.add_parser("report", help="redraw an experiment's report from its result.json")
+    redraw.add_argument("result", type=Path, help="the result.json `lab experiment` wrote")
+    redraw.add_argument("--out", type=Path, help="report directory (default: the result.json's)")
     commands.add_parser("bench", help="measure instrumentation and scrape cost")
     args = parser.parse_args(argv)
 
@@ -103,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         return bench.run()
     if args.command == "dotenv":
         return dotenv.create(ROOT / ".env.example", ROOT / ".env")
+    if args.command == "report":
+        return redraw_report(args.result, args.out or args.result.parent)
     try:
         ports = Ports.from_env()
     except ConfigError as error:
@@ -116,6 +122,19 @@ def add_stack_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--app", help="the app's URL (default: http://127.0.0.1:$APP_PORT)")
     command.add_argument("--prometheus", help="default: http://127.0.0.1:$PROMETHEUS_PORT")
     command.add_argument("--graphite", help="graphite-web's URL (default: http://127.0.0.1:$GRAPHITE_PORT)")
+
+
+def redraw_report(path: Path, out: Path) -> int:
+    """`report`: the report of a result.json, offline."""
+    from . import report  # matplotlib is slow to import: only the commands that draw import it
+
+    try:
+        result = report.load(path)
+    except report.ReportError as error:
+        print(f"lab report: {error}", file=sys.stderr)
+        return 2
+    print(f"report: {report.write(result, out)}")
+    return 0
 
 
 def run_against_stack(args, ports: Ports) -> int:
@@ -148,7 +167,8 @@ def run_against_stack(args, ports: Ports) -> int:
         )
         result = run.run()
         out = args.out or ROOT / "reports" / f"experiment-{datetime.now():%Y%m%d-%H%M%S}"
-        print(f"report: {report.write(result, run, out)}")
+        # Drawn from the file, as `lab report` draws it: the report holds nothing result.json does not.
+        print(f"report: {report.write(report.load(experiment.save(result, out)), out)}")
         return 0
     except (faults.FaultControlError, experiment.ExperimentError, backends.BackendError) as error:
         print(f"lab {args.command}: {error}", file=sys.stderr)

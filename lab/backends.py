@@ -27,11 +27,14 @@ def _get(url: str, params: dict) -> requests.Response:
 class Prometheus:
     url: str
 
-    def value(self, query: str, at: float | None = None) -> float:
-        """The value of a PromQL expression that sums to one number (0 when it has no series)."""
+    def value(self, query: str, at: float | None = None, empty: float = 0.0) -> float:
+        """The value of a PromQL expression that sums to one number; `empty` when it has no series.
+
+        No series is 0 for a count (nothing happened yet) but no value at all for a quantile: NaN.
+        """
         params = {"query": query} if at is None else {"query": query, "time": at}
         result = _get(f"{self.url}/api/v1/query", params).json()["data"]["result"]
-        return float(result[0]["value"][1]) if result else 0.0
+        return float(result[0]["value"][1]) if result else empty
 
     def series(self, query: str, start: float, end: float, step: float) -> list[tuple[float, float]]:
         """(time, value) points of a range query, summed to one series; NaN points dropped."""

@@ -4,20 +4,24 @@ Four phases of steady traffic to `/`: baseline, an error burst, a latency burst
 (both injected through the app's /faults), and recovery. The experiment counts
 every request it sends and every answer (the truth), then asks Prometheus and
 Graphite, phase by phase, for totals, error ratio and p95/p99 latency, and
-notes how long after each burst started each backend showed it. lab/report.py
-writes it up.
+notes how long after each burst started each backend showed it. At the end it
+reads the series the charts draw, so result.json (`save`) holds every figure of
+the report: lab/report.py writes it up from that file alone. A value a backend
+did not have is NaN here and null in result.json, never 0.
 
 Between phases the traffic pauses until both backends hold the whole phase
 (or stop changing): that is what makes per-phase totals exact, since a scrape
 or a flush that straddled two phases would split their requests.
 """
 
+import json
 import math
 import statistics
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from tqdm import tqdm
 
@@ -91,7 +95,8 @@ class Queries:
             f"sum by (le) ({self.buckets})",
             f"sum by (le) ({self.buckets} offset {round(seconds * 1000)}ms)",
         )
-        return f"histogram_quantile({q}, {now} - {then})"
+        # Buckets born within the window have no value `seconds` ago (no series yet): they count from 0.
+        return f"histogram_quantile({q}, {now} - ({then} or {now} * 0))"
 
 
 @dataclass
@@ -143,6 +148,8 @@ class Result:
     started: float
     finished: float
     phases: list[Phase]
+    # chart -> source -> (seconds since the start, value); a NaN breaks the line where no value exists
+    charts: dict[str, dict[str, list[tuple[float, float]]]]
 
 
 class Experiment:
@@ -175,7 +182,9 @@ class Experiment:
                     time.sleep(self.flush)
         self.faults.clear()
         urls = {"app": self.app, "prometheus": self.prometheus.url, "graphite": self.graphite.url}
-        return Result(self.scenario, urls, self.scrape, self.flush, started, time.time(), phases)
+        finished = time.time()
+        charts = self._charts(started, finished, phases)
+        return Result(self.scenario, urls, self.scrape, self.flush, started, finished, phases, charts)
 
     def _cumulative(self) -> tuple[Counts, Counts]:
         prometheus = Counts(
@@ -267,7 +276,9 @@ class Experiment:
         """p95 and p99 in ms: the client's (truth), Prometheus's, and Graphite's per-flush values."""
         prometheus = {
             f"p{q}": 1000
-            * self.prometheus.value(self.queries.quantile_between(q / 100, until - since), at=until)
+            * self.prometheus.value(
+                self.queries.quantile_between(q / 100, until - since), at=until, empty=math.nan
+            )
             for q in (95, 99)
         }
         # The slots of this phase's flushes: after the last one of the phase before.
@@ -317,6 +328,52 @@ class Experiment:
             errors[slot] = errors.get(slot, 0) + value
         return [(slot, errors.get(slot, 0) / total) for slot, total in sorted(totals.items()) if total]
 
+    def _charts(self, start: float, end: float, phases: list[Phase]) -> dict:
+        """The series of each chart (Result.charts): the truth per second, the backends as dashboards."""
+        q, scrape, flush = self.queries, self.scrape, self.flush
+
+        def line(points, every: float):
+            """Seconds since the start; a break wherever two points are further apart than their period."""
+            out, last = [], None
+            for t, v in points:
+                if not start <= t <= end:
+                    continue
+                if last is not None and t - last > 1.5 * every:
+                    out.append(((t + last) / 2 - start, math.nan))
+                out.append((t - start, v))
+                last = t
+            return out
+
+        answers = [a for phase in phases for a in phase.answers if a.status]
+        per_second = dict(truth_by_second(answers))
+        sent = [(second + 0.5, len(per_second.get(second, ()))) for second in range(int(start), int(end) + 1)]
+        by_second = per_second.items()
+        error_percent = ((s + 0.5, 100 * sum(a.status >= 500 for a in g) / len(g)) for s, g in by_second)
+        p95_ms = ((s + 0.5, _p95([1000 * a.seconds for a in g])) for s, g in by_second)
+        return {
+            "traffic": {
+                "truth": line(sent, 1),
+                "prometheus": line(self.prometheus.series(q.rate(), start, end, scrape), scrape),
+                "graphite": line(self.graphite.points(q.graphite_rate(), start, end), flush),
+            },
+            "errors": {
+                "truth": line(error_percent, 1),
+                "prometheus": line(
+                    ((t, 100 * v) for t, v in self.prometheus.series(q.error_ratio(), start, end, scrape)),
+                    scrape,
+                ),
+                "graphite": line(((t, 100 * v) for t, v in self.graphite_error_ratios(start, end)), flush),
+            },
+            "latency": {
+                "truth": line(p95_ms, 1),
+                "prometheus": line(
+                    ((t, 1000 * v) for t, v in self.prometheus.series(q.quantile(0.95), start, end, scrape)),
+                    scrape,
+                ),
+                "graphite": line(self.graphite.points(q.graphite_upper(95), start, end), flush),
+            },
+        }
+
 
 class Detector(threading.Thread):
     """Poll each backend until it shows the burst; remember when (seconds after `start`)."""
@@ -345,6 +402,64 @@ def percentiles(values_ms: list[float]) -> dict[str, float]:
         return {"p95": math.nan, "p99": math.nan}
     cuts = statistics.quantiles(values_ms, n=100, method="inclusive")
     return {"p95": cuts[94], "p99": cuts[98]}
+
+
+def truth_by_second(answers) -> list[tuple[int, list]]:
+    """The answers grouped by the second they were sent in."""
+    groups: dict[int, list] = {}
+    for answer in answers:
+        groups.setdefault(int(answer.sent_at), []).append(answer)
+    return sorted(groups.items())
+
+
+def _p95(values: list[float]) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[94] if len(values) > 1 else values[0]
+
+
+def summary(result: Result) -> dict:
+    """Every figure of the report, as result.json holds it (but NaN where it has null)."""
+    return {
+        "scenario": asdict(result.scenario),
+        "urls": result.urls,
+        "scrape_seconds": result.scrape_seconds,
+        "flush_seconds": result.flush_seconds,
+        "started": result.started,
+        "finished": result.finished,
+        "phases": [
+            {
+                "name": phase.name,
+                "faults": phase.faults,
+                "start": phase.start,
+                "end": phase.end,
+                "seconds": phase.end - phase.start,
+                "sent": len(phase.answers),
+                "truth": {**asdict(phase.truth), "error_ratio": phase.truth.error_ratio},
+                "prometheus": {**asdict(phase.prometheus), "error_ratio": phase.prometheus.error_ratio},
+                "graphite": {**asdict(phase.graphite), "error_ratio": phase.graphite.error_ratio},
+                "latency_ms": phase.latency,
+                "detected_after_seconds": phase.detected,
+            }
+            for phase in result.phases
+        ],
+        "charts": result.charts,
+    }
+
+
+def save(result: Result, out: Path) -> Path:
+    """Write `out`/result.json (`out` created); return its path."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "result.json"
+    path.write_text(json.dumps(_no_nan(summary(result)), indent=2) + "\n")
+    return path
+
+
+def _no_nan(value):
+    """NaN (no value) as null: JSON has no NaN. Tuples (chart points) become lists, as JSON has them."""
+    if isinstance(value, dict):
+        return {key: _no_nan(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_no_nan(item) for item in value]
+    return None if isinstance(value, float) and math.isnan(value) else value
 
 
 BAR = "{desc:<34} {percentage:3.0f}%|{bar:30}| {n:.0f}/{total:.0f} s"

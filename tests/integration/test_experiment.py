@@ -1,6 +1,7 @@
 """`lab experiment`, run as a person runs it, against the live stack: the report is
 written, both backends count exactly what was sent, and the injected error rate
-comes back within the sampling error of the run."""
+comes back within the sampling error of the run; `lab report` redraws the same
+report from result.json alone."""
 
 import json
 import math
@@ -86,7 +87,16 @@ def test_each_backend_shows_each_burst_and_its_latency(report):
     assert latency["truth"]["p95"] >= LATENCY_MS
     assert latency["prometheus"]["p95"] >= LATENCY_MS  # at least the bucket edge at 100 ms
     assert latency["graphite"]["p95 max of flushes"] >= LATENCY_MS
-    assert bursts["baseline"]["latency_ms"]["prometheus"]["p95"] < LATENCY_MS
+    assert 0 < bursts["baseline"]["latency_ms"]["prometheus"]["p95"] < LATENCY_MS
+
+
+def test_prometheus_has_each_phase_s_percentiles(report):
+    # On a fresh stack the baseline's buckets are born during the baseline: they count from 0 before it
+    # (a phase with no value would be null here, never 0).
+    _, result = report
+    for phase in result["phases"]:
+        for q, value in phase["latency_ms"]["prometheus"].items():
+            assert isinstance(value, float) and value > 0, (phase["name"], q, value)
 
 
 def test_the_charts_are_images(report):
@@ -94,3 +104,31 @@ def test_the_charts_are_images(report):
     for name in ("traffic", "errors", "latency"):
         height, width, _ = plt.imread(out / f"{name}.png").shape
         assert (width, height) == (1000, 450), name
+
+
+def test_result_json_holds_what_the_charts_draw(report):
+    _, result = report
+    charts = result["charts"]
+    assert {name: set(sources) for name, sources in charts.items()} == dict.fromkeys(
+        ("traffic", "errors", "latency"), {"truth", "prometheus", "graphite"}
+    )
+    for name, sources in charts.items():
+        for source, points in sources.items():
+            assert points, (name, source)
+            for seconds, value in points:
+                assert 0 <= seconds <= result["finished"] - result["started"], (name, source, seconds)
+                assert value is None or value >= 0, (name, source, value)
+    # The truth per second: every answer, in the second it was sent.
+    answered = sum(value for _, value in charts["traffic"]["truth"] if value is not None)
+    assert answered == sum(phase["truth"]["total"] for phase in result["phases"])
+
+
+def test_lab_report_redraws_the_same_report_from_result_json(report, tmp_path):
+    out, _ = report
+    redrawn = tmp_path / "redrawn"
+    command = [sys.executable, "-m", "lab", "report", str(out / "result.json"), "--out", str(redrawn)]
+    run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert (run.returncode, run.stdout, run.stderr) == (0, f"report: {redrawn / 'report.md'}\n", "")
+    assert (redrawn / "report.md").read_text() == (out / "report.md").read_text()
+    for name in ("traffic", "errors", "latency"):
+        assert (plt.imread(redrawn / f"{name}.png") == plt.imread(out / f"{name}.png")).all(), name

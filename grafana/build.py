@@ -21,10 +21,21 @@ from grafana_foundation_sdk.models import text as text_models
 from grafana_foundation_sdk.models.common import DataSourceRef
 from graphite_query import GraphiteQuery
 
+from app.signals import (
+    DB_QUERY_DURATION,
+    HTTP_CAPACITY,
+    HTTP_IN_FLIGHT,
+    HTTP_REQUEST_DURATION,
+    HTTP_REQUESTS,
+    ROUTE,
+    STATSD_PREFIX,
+)
+from lab.native_config import prometheus_scrape_seconds, statsd_flush_seconds
+from lab.queries import PullQueries, PushQueries, is_, matches
+
 OUT = Path(__file__).resolve().parent / "dashboards"
 PROMETHEUS = DataSourceRef(type_val="prometheus", uid="prometheus")
 GRAPHITE = DataSourceRef(type_val="graphite", uid="graphite")
-PREFIX = "lab.app"  # STATSD_PREFIX
 TAG = "observability-lab"
 RATE = "$__rate_interval"
 PANEL_HEIGHT = 8
@@ -43,18 +54,12 @@ def graphite(target: str) -> GraphiteQuery:
 
 # Pull (Prometheus): every series of the app is filtered by the `instance` variable (one replica
 # under `docker compose up --scale app=3`), and by `route` where it has one.
-INSTANCE = 'instance=~"$instance"'
-ROUTE = 'route=~"$route"'
-
-
-def app_series(metric: str, *matchers: str) -> str:
-    """A selector of one of the app's series, always on the chosen instances."""
-    return f"{metric}{{{','.join((*matchers, INSTANCE))}}}"
-
-
-def quantile(q: float, metric: str, matchers: tuple[str, ...], by: str = "le") -> str:
-    buckets = app_series(f"{metric}_bucket", *matchers)
-    return f"histogram_quantile({q}, sum by ({by}) (rate({buckets}[{RATE}])))"
+PULL = PullQueries(scope=(matches("instance", "$instance"),), window=RATE)
+ROUTES = matches(ROUTE, "$route")
+# Push (Graphite): StatsD names under the `prefix` variable (STATSD_PREFIX), filtered by `endpoint`.
+PUSH = PushQueries(prefix="$prefix")
+# How often each backend gets new data, from the files the stack runs with.
+SCRAPE, FLUSH = prometheus_scrape_seconds(), statsd_flush_seconds()
 
 
 # -- panels ---------------------------------------------------------------------------------------
@@ -108,9 +113,10 @@ def push_panel(title: str, description: str, unit: str, *queries: GraphiteQuery)
     return timeseries_panel(title, f"{description} {PUSH_HAS_NO_INSTANCE}", unit, GRAPHITE, *queries)
 
 
-PULL_SOURCE = "Pull: Prometheus scrapes /metrics every 5 s and keeps every scrape."
+PULL_SOURCE = f"Pull: Prometheus scrapes /metrics every {SCRAPE:g} s and keeps every scrape."
 PUSH_SOURCE = (
-    "Push: every request sends one StatsD datagram; StatsD aggregates and flushes to Graphite every 10 s."
+    "Push: every request sends one StatsD datagram; StatsD aggregates and flushes to Graphite every "
+    f"{FLUSH:g} s."
 )
 
 
@@ -122,10 +128,7 @@ def pull_latency() -> timeseries.Panel:
         "any time window. Read p99 for the slowest users, p50 for the typical one.",
         "s",
         *(
-            promql(
-                quantile(q, "http_request_duration_seconds", (ROUTE,), "le, route"),
-                f"p{round(q * 100)} {{{{route}}}}",
-            )
+            promql(PULL.latency(q, ROUTES, by=ROUTE), f"p{round(q * 100)} {{{{route}}}}")
             for q in (0.5, 0.95, 0.99)
         ),
     )
@@ -137,24 +140,19 @@ def pull_traffic() -> timeseries.Panel:
         "Requests per second answered, per route (every status, 404 and 500 included): the demand on the "
         "service. rate() of the http_requests_total counter.",
         "reqps",
-        promql(f"sum by (route) (rate({app_series('http_requests_total', ROUTE)}[{RATE}]))", "{{route}}"),
+        promql(PULL.traffic(ROUTES, by=ROUTE), "{{route}}"),
     )
 
 
 def pull_errors() -> timeseries.Panel:
-    def ratio(status: str) -> str:
-        matcher = f'status=~"{status}"'
-        errors = f"sum(rate({app_series('http_requests_total', ROUTE, matcher)}[{RATE}]))"
-        return f"({errors} or vector(0)) / sum(rate({app_series('http_requests_total', ROUTE)}[{RATE}]))"
-
     return pull_panel(
         "Errors: 5xx and 4xx ratio (pull)",
         "Share of requests answered with a 5xx (the service failed: counts against the availability SLO) "
         "and with a 4xx (the client asked for something wrong: a spike can still mean a broken link or "
         "client). 0 % is healthy.",
         "percentunit",
-        promql(ratio("5.."), "5xx"),
-        promql(ratio("4.."), "4xx"),
+        promql(PULL.error_ratio(ROUTES, status="5.."), "5xx"),
+        promql(PULL.error_ratio(ROUTES, status="4.."), "4xx"),
     )
 
 
@@ -164,10 +162,7 @@ def pull_saturation() -> timeseries.Panel:
         "Requests in flight over capacity (gunicorn workers x threads, both live sums over the workers). "
         "Near 100 % new requests wait in the queue and latency climbs.",
         "percentunit",
-        promql(
-            f"sum({app_series('http_requests_in_flight')}) / sum({app_series('http_requests_capacity')})",
-            "in flight / capacity",
-        ),
+        promql(PULL.saturation(), "in flight / capacity"),
     )
 
 
@@ -178,11 +173,7 @@ def worker_latency() -> timeseries.Panel:
         "rate(_count). A Summary has no buckets: this mean (or its client-side quantiles) is all it gives. "
         "The worker is not an app replica: the instance variable does not apply.",
         "s",
-        promql(
-            f"sum(rate(request_processing_seconds_sum[{RATE}]))"
-            f" / sum(rate(request_processing_seconds_count[{RATE}]))",
-            "mean",
-        ),
+        promql(PULL.blog_worker_mean(), "mean"),
     )
 
 
@@ -192,7 +183,7 @@ def pull_database_symptom() -> timeseries.Panel:
         "What users of /database/ feel: the 95th percentile of the route's request duration. Compare with "
         "the cause next to it: when both move together, the database is the reason.",
         "s",
-        promql(quantile(0.95, "http_request_duration_seconds", ('route="/database/"',)), "/database/ p95"),
+        promql(PULL.latency(0.95, is_(ROUTE, "/database/")), "/database/ p95"),
     )
 
 
@@ -202,12 +193,8 @@ def pull_database_cause() -> timeseries.Panel:
         "Time spent in the (simulated) database, 95th percentile per operation, from "
         "db_query_duration_seconds. The gap to the /database/ latency is the time spent outside the query.",
         "s",
-        promql(quantile(0.95, "db_query_duration_seconds", (), "le, operation"), "{{operation}} p95"),
+        promql(PULL.db_latency(0.95), "{{operation}} p95"),
     )
-
-
-# Push (Graphite): StatsD series, filtered by the `endpoint` variable (Flask endpoint names).
-REQUESTS = f"stats.{PREFIX}.http.requests.$endpoint"  # .{method}.{status}, per second
 
 
 def push_latency() -> timeseries.Panel:
@@ -216,9 +203,7 @@ def push_latency() -> timeseries.Panel:
         "How long requests take, per endpoint and method, in ms. StatsD computes mean, 90th percentile "
         "(upper_90) and max (upper) from the raw timings of each flush, per series.",
         "ms",
-        graphite(
-            f"aliasByNode(stats.timers.{PREFIX}.http.latency.$endpoint.*.{{mean,upper_90,upper}}, 6, 7, 8)"
-        ),
+        graphite(PUSH.latency("$endpoint")),
     )
 
 
@@ -228,23 +213,18 @@ def push_traffic() -> timeseries.Panel:
         "Requests per second, per endpoint: StatsD's per-second counters (stats.*) of every method and "
         "status, summed by endpoint with groupByNode.",
         "reqps",
-        graphite(f"groupByNode({REQUESTS}.*.*, 5, 'sumSeries')"),
+        graphite(PUSH.traffic("$endpoint")),
     )
 
 
 def push_errors() -> timeseries.Panel:
-    def percent(status: str, name: str) -> GraphiteQuery:
-        return graphite(
-            f"alias(asPercent(sumSeries({REQUESTS}.*.{status}), sumSeries({REQUESTS}.*.*)), '{name}')"
-        )
-
     return push_panel(
         "Errors: 5xx and 4xx percent (push)",
         "Percent of requests answered with a 5xx (service failures) and a 4xx (client errors): asPercent "
         "of the status counters over all counters. 0 % is healthy.",
         "percent",
-        percent("5*", "5xx"),
-        percent("4*", "4xx"),
+        graphite(PUSH.error_percent("$endpoint", "5*", "5xx")),
+        graphite(PUSH.error_percent("$endpoint", "4*", "4xx")),
     )
 
 
@@ -254,7 +234,7 @@ def push_saturation() -> timeseries.Panel:
         "Requests being answered now: a StatsD gauge every worker changes by deltas, so the workers add up. "
         "A count, not a ratio: StatsD knows nothing of capacity, so compare it with workers x threads.",
         "short",
-        graphite(f"alias(stats.gauges.{PREFIX}.http.in_flight, 'in flight')"),
+        graphite(PUSH.in_flight()),
     )
 
 
@@ -263,7 +243,7 @@ def push_database_symptom() -> timeseries.Panel:
         "Symptom: /database/ latency upper_90 (push)",
         "What users of /database/ feel: the 90th percentile of the endpoint's timings in each flush, in ms.",
         "ms",
-        graphite(f"aliasByNode(stats.timers.{PREFIX}.http.latency.database.*.upper_90, 6, 7, 8)"),
+        graphite(PUSH.latency("database", "upper_90")),
     )
 
 
@@ -273,25 +253,26 @@ def push_database_cause() -> timeseries.Panel:
         "Time spent in the (simulated) database select, 90th percentile of each flush, in ms. When it moves "
         "with the /database/ latency next to it, the database is the reason.",
         "ms",
-        graphite(f"alias(stats.timers.{PREFIX}.db.query.select.upper_90, 'select upper_90')"),
+        graphite(f"alias({PUSH.db_timer('select', 'upper_90')}, 'select upper_90')"),
     )
 
 
 # What differs between the two views of one signal: said once, under each pull vs push panel.
 DIFFERENCES = {
     "latency": "Pull vs push: histogram_quantile over buckets can be re-aggregated (sum the buckets of every "
-    "worker and replica, over any window); StatsD's upper_90 is computed per 10 s flush and cannot be "
-    "averaged or summed into a correct percentile over time or hosts. Buckets bound the pull precision "
+    f"worker and replica, over any window); StatsD's upper_90 is computed per {FLUSH:g} s flush and cannot "
+    "be averaged or summed into a correct percentile over time or hosts. Buckets bound the pull precision "
     "(edges at 0.3, 1, 2, 3 s); push keeps exact per-flush values.",
-    "traffic": "Pull vs push: the pull rate is derived from a counter sampled every 5 s (a missed scrape "
-    "loses no requests, only resolution); push counts every request in 10 s flushes, and a lost UDP "
-    "datagram is a lost request. The push line moves in 10 s steps and shows up to one flush later.",
+    "traffic": f"Pull vs push: the pull rate is derived from a counter sampled every {SCRAPE:g} s (a missed "
+    f"scrape loses no requests, only resolution); push counts every request in {FLUSH:g} s flushes, and a "
+    f"lost UDP datagram is a lost request. The push line moves in {FLUSH:g} s steps and shows up to one "
+    "flush later.",
     "errors": "Pull vs push: the same requests, counted twice. Prometheus's ratio is over the rate "
-    "interval (a few scrapes), Graphite's per flush: the push line is spikier and shows errors up to 10 s "
-    "later.",
+    "interval (a few scrapes), Graphite's per flush: the push line is spikier and shows errors up to "
+    f"{FLUSH:g} s later.",
     "saturation": "Pull vs push: Prometheus reads in flight and capacity at each scrape and divides; the "
-    "StatsD gauge is sampled by each worker every second and flushed every 10 s, and has no capacity. A "
-    "burst shorter than the sampling interval is invisible to both.",
+    f"StatsD gauge is sampled by each worker every second and flushed every {FLUSH:g} s, and has no "
+    "capacity. A burst shorter than the sampling interval is invisible to both.",
     "causes": "Pull vs push: the same comparison from both sides, p95 from buckets (seconds) on the left, "
     "per-flush upper_90 (ms) on the right; both tell whether the database explains the route's latency.",
 }
@@ -303,25 +284,26 @@ def explained(panel: timeseries.Panel, signal: str) -> timeseries.Panel:
 
 
 GUIDE = f"""\
-The **Four Golden Signals** (Google SRE book, ch. 6 *Monitoring Distributed Systems*) and their series.
+The **Four Golden Signals** (Google SRE book, ch. 6 *Monitoring Distributed Systems*) and their series. \
+StatsD names start with the `prefix` variable (the app's STATSD_PREFIX, `{STATSD_PREFIX}` by default).
 
 | signal | what it means | how to read it | Prometheus (pull) | Graphite (push, StatsD) |
 | --- | --- | --- | --- | --- |
 | **Latency** | time to answer a request | p99 for the slowest users, p50 for the typical one | \
-`http_request_duration_seconds` histogram: `histogram_quantile` over its `_bucket` rates, in s | \
-`stats.timers.{PREFIX}.http.latency.<endpoint>.<method>.{{mean,upper_90,upper}}`, in ms per flush |
+`{HTTP_REQUEST_DURATION.name}` histogram: `histogram_quantile` over its `_bucket` rates, in s | \
+`{PUSH.timer("<endpoint>", "<method>", "{mean,upper_90,upper}")}`, in ms per flush |
 | **Traffic** | demand: requests per second | the baseline that gives the other three their size | \
-`rate(http_requests_total[…])` | `stats.{PREFIX}.http.requests.<endpoint>.<method>.<status>` (per second) |
+`rate({HTTP_REQUESTS.name}[…])` | `{PUSH.requests("<endpoint>", "<method>", "<status>")}` (per second) |
 | **Errors** | share of requests that fail | 5xx: the service failed (the availability SLO); 4xx: the \
-client asked wrong; healthy is 0 % | `http_requests_total{{status=~"5.."}}` over all | \
-`stats.{PREFIX}.http.requests.*.*.5*` over `….requests.*.*.*` (`asPercent`) |
+client asked wrong; healthy is 0 % | `{HTTP_REQUESTS.name}{{status=~"5.."}}` over all | \
+`{PUSH.requests(status="5*")}` over `{PUSH.requests()}` (`asPercent`) |
 | **Saturation** | how full the service is | near 100 % requests queue and latency climbs | \
-`http_requests_in_flight` / `http_requests_capacity` | \
-`stats.gauges.{PREFIX}.http.in_flight` (a count: StatsD knows no capacity) |
+`{HTTP_IN_FLIGHT.name}` / `{HTTP_CAPACITY.name}` | \
+`{PUSH.in_flight_series()}` (a count: StatsD knows no capacity) |
 
 **Symptoms and causes.** Alert on symptoms, what users feel (the four signals); debug with causes, what \
 explains them. The last row sets the `/database/` latency (symptom) next to the time spent in the database \
-(cause: `db_query_duration_seconds`, `stats.timers.{PREFIX}.db.query.select`). The `instance` variable picks \
+(cause: `{DB_QUERY_DURATION.name}`, `{PUSH.db_timer("select", "*")}`). The `instance` variable picks \
 app replicas on the pull side; StatsD merges the replicas, so push has no instance.
 """
 
@@ -366,7 +348,18 @@ def route_variable() -> dashboard.QueryVariable:
 
 
 def endpoint_variable() -> dashboard.QueryVariable:
-    return variable("endpoint", GRAPHITE, f"stats.timers.{PREFIX}.http.latency.*", "*")
+    return variable("endpoint", GRAPHITE, PUSH.endpoints(), "*")
+
+
+def prefix_variable() -> dashboard.TextBoxVariable:
+    """The StatsD prefix, a text box: set it to the app's STATSD_PREFIX (in the UI, or ?var-prefix=)."""
+    return (
+        dashboard.TextBoxVariable("prefix")
+        .label("StatsD prefix")
+        .description("The app's STATSD_PREFIX: every push series starts with it.")
+        .default_value(STATSD_PREFIX)
+        .current(dashboard_models.VariableOption(selected=True, text=STATSD_PREFIX, value=STATSD_PREFIX))
+    )
 
 
 def build_dashboard(
@@ -430,7 +423,7 @@ def dashboards() -> dict[str, dashboard_models.Dashboard]:
             "golden-signals-graphite",
             "Golden signals: push (StatsD / Graphite)",
             "The Four Golden Signals of the app as StatsD pushes them to Graphite, per endpoint.",
-            [endpoint_variable()],
+            [prefix_variable(), endpoint_variable()],
             [
                 ("Latency", [push_latency()]),
                 ("Traffic", [push_traffic()]),
@@ -444,7 +437,7 @@ def dashboards() -> dict[str, dashboard_models.Dashboard]:
             "Golden signals: pull vs push",
             "Each golden signal as Prometheus (pull, left) and StatsD/Graphite (push, right) see the same "
             f"requests. {PULL_SOURCE} {PUSH_SOURCE}",
-            [instance_variable(), route_variable(), endpoint_variable()],
+            [instance_variable(), route_variable(), prefix_variable(), endpoint_variable()],
             [
                 (signal.capitalize(), [explained(pull(), signal), explained(push(), signal)])
                 for signal, pull, push in (

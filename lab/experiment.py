@@ -25,13 +25,15 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from app.signals import ROUTE, STATUS
+
 from . import traffic
 from .backends import Graphite, Prometheus, wait_for
 from .faults import FaultControl
+from .queries import ERRORS, ERRORS_GLOB, STATSD_OWN_SERIES, PullQueries, PushQueries, is_, matches
 
 PHASES = ("baseline", "error burst", "latency burst", "recovery")
 POLL_SECONDS = 0.25
-STATSD_OWN_SERIES = "stats.statsd.graphiteStats.calculationtime"
 
 
 class ExperimentError(RuntimeError):
@@ -53,50 +55,79 @@ class Scenario:
         return None
 
 
+# The route the experiment loads, and its Flask endpoint (its StatsD name).
+ROUTE_UNDER_TEST, ENDPOINT_UNDER_TEST = "/", "index"
+
+
 @dataclass(frozen=True)
 class Queries:
-    """What each backend is asked about route `/` (Flask endpoint `index`)."""
+    """What each backend is asked about the route under test: the contract's queries (lab/queries.py)."""
 
     prefix: str  # STATSD_PREFIX
-    rate_window: str  # a few scrapes, like Grafana's $__rate_interval
+    window: str  # a few scrapes, like Grafana's $__rate_interval
 
-    total = 'sum(http_requests_total{job="app",route="/"})'
-    errors = 'sum(http_requests_total{job="app",route="/",status=~"5.."})'
-    buckets = 'http_request_duration_seconds_bucket{job="app",route="/"}'
+    @property
+    def pull(self) -> PullQueries:
+        return PullQueries(scope=(is_("job", "app"),), window=self.window)
+
+    @property
+    def push(self) -> PushQueries:
+        return PushQueries(prefix=self.prefix)
+
+    @property
+    def route(self) -> str:
+        return is_(ROUTE, ROUTE_UNDER_TEST)
+
+    @property
+    def total(self) -> str:
+        return self.pull.total(self.route)
+
+    @property
+    def errors(self) -> str:
+        return self.pull.total(self.route, matches(STATUS, ERRORS))
 
     @property
     def graphite_total(self) -> str:
-        return f"stats_counts.{self.prefix}.http.requests.index.*.*"
+        return self.push.requests(ENDPOINT_UNDER_TEST, per_second=False)
 
     @property
     def graphite_errors(self) -> str:
-        return f"stats_counts.{self.prefix}.http.requests.index.*.5*"
+        return self.push.requests(ENDPOINT_UNDER_TEST, status=ERRORS_GLOB, per_second=False)
 
     def graphite_rate(self) -> str:
-        return f"sumSeries(stats.{self.prefix}.http.requests.index.*.*)"
+        return f"sumSeries({self.push.requests(ENDPOINT_UNDER_TEST)})"
 
     def graphite_upper(self, percent: int) -> str:
-        return f"stats.timers.{self.prefix}.http.latency.index.GET.upper_{percent}"
+        return self.push.timer(ENDPOINT_UNDER_TEST, "GET", f"upper_{percent}")
 
     def rate(self) -> str:
-        return f'sum(rate(http_requests_total{{job="app",route="/"}}[{self.rate_window}]))'
+        return self.pull.traffic(self.route)
 
     def error_ratio(self) -> str:
-        errors = f'sum(rate(http_requests_total{{job="app",route="/",status=~"5.."}}[{self.rate_window}]))'
-        return f"({errors} or vector(0)) / {self.rate()}"
+        return self.pull.error_ratio(self.route)
 
     def quantile(self, q: float) -> str:
-        rate = f'rate(http_request_duration_seconds_bucket{{job="app",route="/"}}[{self.rate_window}])'
-        return f"histogram_quantile({q}, sum by (le) ({rate}))"
+        return self.pull.latency(q, self.route)
 
     def quantile_between(self, q: float, seconds: float) -> str:
         """The q-quantile of exactly the requests between `seconds` ago and the query time."""
-        now, then = (
-            f"sum by (le) ({self.buckets})",
-            f"sum by (le) ({self.buckets} offset {round(seconds * 1000)}ms)",
-        )
-        # Buckets born within the window have no value `seconds` ago (no series yet): they count from 0.
-        return f"histogram_quantile({q}, {now} - ({then} or {now} * 0))"
+        return self.pull.latency_between(q, seconds, self.route)
+
+    def all(self) -> list[str]:
+        """Every query the experiment sends (the contract test reads them)."""
+        return [
+            self.total,
+            self.errors,
+            self.graphite_total,
+            self.graphite_errors,
+            self.graphite_rate(),
+            *(self.graphite_upper(percent) for percent in (95, 99)),
+            self.rate(),
+            self.error_ratio(),
+            self.quantile(0.95),
+            self.quantile_between(0.95, 60),
+            STATSD_OWN_SERIES,
+        ]
 
 
 @dataclass
@@ -168,7 +199,7 @@ class Experiment:
         # Every Graphite total is a sum of points from here: older points cancel out in differences.
         self.since = started - 60
         self.scrape = self.prometheus.scrape_interval("app")
-        self.queries = Queries(self.prefix, f"{max(4 * self.scrape, 4):g}s")
+        self.queries = Queries(self.prefix, window=f"{max(4 * self.scrape, 4):g}s")
         # StatsD reports on itself at every flush, in the StatsD schema: its step is the flush interval.
         self.flush = self.graphite.step(STATSD_OWN_SERIES, self.since) or 10.0
         mark = self._check_quiet()

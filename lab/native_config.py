@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from .backends import duration_seconds
 from .settings import LOOPBACK, ROOT, Ports
 
 PROMETHEUS_YML = ROOT / "prometheus" / "prometheus.yml"
@@ -29,6 +30,11 @@ def compose_addresses(ports: Ports) -> dict[tuple[str, int], str]:
         ("app", 5000): f"{LOOPBACK}:{ports.app}",
         ("worker", 8000): f"{LOOPBACK}:{ports.worker}",
     }
+
+
+def prometheus_scrape_seconds() -> float:
+    """The scrape interval of the shared prometheus.yml (seconds): written there and nowhere else."""
+    return duration_seconds(yaml.safe_load(PROMETHEUS_YML.read_text())["global"]["scrape_interval"])
 
 
 def statsd_flush_seconds() -> int:
@@ -124,13 +130,12 @@ def storage_schemas(flush_seconds: int) -> str:
     )
 
 
-def loadgen_argv(ports: Ports, environ: dict[str, str] | None = None) -> list[str]:
+def loadgen_argv(ports: Ports) -> list[str]:
     """The compose loadgen service's command, for the venv's Locust on loopback.
 
     The command holds only addresses (the options are in loadgen/locust.conf,
     named by --config): its mount becomes the repository's directory, the
     app's compose address its loopback port, and the web UI binds loopback.
-    `environ` is not read: nothing in the command comes from `.env` any more.
     """
     compose = yaml.safe_load(COMPOSE_FILE.read_text())["services"]["loadgen"]
     (mount,) = compose["volumes"]

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from app.signals import STATSD_PREFIX
+
 from .helpers import ROOT
 
 GRAFANA = ROOT / "grafana"
@@ -159,7 +161,7 @@ def test_units_fit_the_signal():
 def test_every_datasource_is_provisioned():
     provisioned = {ds["uid"]: ds["type"] for ds in yaml.safe_load(DATASOURCES.read_text())["datasources"]}
     for name, board in committed().items():
-        references = [v["datasource"] for v in board["templating"]["list"]]
+        references = [v["datasource"] for v in board["templating"]["list"] if v["type"] == "query"]
         for panel in queried(board):
             references += [panel["datasource"]] + [t["datasource"] for t in panel["targets"]]
             assert {t["datasource"]["uid"] for t in panel["targets"]} == {panel["datasource"]["uid"]}
@@ -180,18 +182,22 @@ def test_every_variable_used_is_defined():
                 assert used <= defined, f"{name}: {panel['title']!r} uses undefined {used - defined}"
                 used_anywhere |= used
         for variable in board["templating"]["list"]:
-            assert "$" not in variable["query"], f"{name}: variable {variable['name']} depends on another"
+            # Only on the prefix, a text box that Grafana resolves first.
+            depends_on = set(re.findall(r"\$\{?(\w+)", variable["query"]))
+            assert depends_on <= {"prefix"}, f"{name}: variable {variable['name']} depends on {depends_on}"
             assert variable["name"] in used_anywhere, f"{name}: variable {variable['name']} is never used"
 
 
-def test_the_variables_offer_all():
+def test_the_query_variables_offer_all():
     expected = {
         "instance": ("prometheus", 'label_values(up{job="app"}, instance)', ".*"),
         "route": ("prometheus", "label_values(http_requests_total, route)", ".*"),
-        "endpoint": ("graphite", "stats.timers.lab.app.http.latency.*", "*"),
+        "endpoint": ("graphite", "stats.timers.$prefix.http.latency.*", "*"),
     }
     for board in committed().values():
         for name, variable in variables(board).items():
+            if variable["type"] != "query":
+                continue
             assert (variable["datasource"]["uid"], variable["query"], variable["allValue"]) == expected[name]
             assert variable["includeAll"] and variable["multi"], name
             assert variable["current"]["value"] == ["$__all"], name
@@ -214,6 +220,20 @@ def test_every_app_series_is_narrowed_to_the_chosen_instances():
                     assert INSTANCE in matchers, f"{name}: {panel['title']!r}: {metric} of every instance"
                     found += 1
     assert found >= 20
+
+
+def test_the_statsd_prefix_is_a_variable_of_every_push_dashboard():
+    for name, board in committed().items():
+        push = [q for p in queried(board) if p["datasource"]["uid"] == "graphite" for q in queries(p)]
+        if not push:
+            assert "prefix" not in variables(board), name
+            continue
+        prefix = variables(board)["prefix"]
+        # A text box: the user types the app's STATSD_PREFIX, or passes ?var-prefix=... in the URL.
+        assert prefix["type"] == "textbox" and prefix["query"] == STATSD_PREFIX, name
+        assert prefix["current"]["value"] == STATSD_PREFIX, name
+        assert all(query.count("$prefix") >= 1 for query in push), name
+        assert not any(STATSD_PREFIX in query for query in push), f"{name}: a prefix written into a query"
 
 
 def test_push_panels_say_statsd_has_no_instance():

@@ -9,6 +9,7 @@ have no queries.
 
 import json
 import math
+import os
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +17,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 import yaml
+
+from app.signals import ROUTE, STATSD_PREFIX
+from lab.queries import PushQueries, is_
 
 from ..helpers import ROOT
 
@@ -31,7 +35,7 @@ def boards() -> list[dict]:
 
 def panel_targets():
     for board in boards():
-        variables = {v["name"]: v["allValue"] for v in board["templating"]["list"]}
+        variables = {v["name"]: v.get("allValue") for v in board["templating"]["list"]}
         for panel in board["panels"]:
             if panel["type"] in ("row", "text"):
                 assert not panel.get("targets"), (
@@ -67,7 +71,7 @@ def traffic(stack) -> float:
     """
     started = time.time()
     send_traffic(stack)
-    seen = 'sum(http_requests_total{route="/database/"})'
+    seen = stack.pull.total(is_(ROUTE, "/database/"))
     deadline = time.monotonic() + 20 * stack.settle_seconds()
     while stack.promql(seen) < TRAFFIC["/database/"][1]:
         assert time.monotonic() < deadline, f"Prometheus never saw the first round: {seen}"
@@ -85,8 +89,10 @@ def eventually(stack, read, failure: str):
     return result
 
 
-def substitute(query: str, variables: dict, rate_interval: str) -> str:
-    values = {**variables, "__rate_interval": rate_interval}
+def substitute(query: str, variables: dict, stack) -> str:
+    """The query as Grafana sends it: each variable on All, the StatsD prefix set to the stack's."""
+    rate_interval = f"{max(15, 4 * stack.scrape_seconds):g}s"
+    values = {**variables, "__rate_interval": rate_interval, "prefix": stack.prefix}
     return re.sub(r"\$\{?(\w+)\}?", lambda match: values[match.group(1)], query)
 
 
@@ -107,13 +113,12 @@ def graphite_points(stack, target: str, since: float) -> list[float]:
 
 @pytest.mark.parametrize(("dashboard", "panel", "target", "variables"), list(panel_targets()))
 def test_every_panel_query_returns_data(stack, traffic, dashboard, panel, target, variables):
-    rate_interval = f"{max(15, 4 * stack.scrape_seconds):g}s"
     since = traffic - 5
     if target["datasource"]["uid"] == "prometheus":
-        query = substitute(target["expr"], variables, rate_interval)
+        query = substitute(target["expr"], variables, stack)
         read = lambda: prometheus_points(stack, query, since)  # noqa: E731
     else:
-        query = substitute(target["target"], variables, rate_interval)
+        query = substitute(target["target"], variables, stack)
         read = lambda: graphite_points(stack, query, since - 60)  # noqa: E731
     eventually(stack, read, f"{dashboard} / {panel}: no data for {query}")
 
@@ -121,6 +126,8 @@ def test_every_panel_query_returns_data(stack, traffic, dashboard, panel, target
 def template_variables():
     for board in boards():
         for variable in board["templating"]["list"]:
+            if variable["type"] != "query":
+                continue
             yield pytest.param(board["title"], variable, id=f"{board['uid']}/{variable['name']}")
 
 
@@ -132,7 +139,8 @@ def variable_values(stack, variable: dict) -> list[str]:
         response = requests.get(f"{stack.prometheus}/api/v1/label/{label}/values", params=params, timeout=10)
         assert response.status_code == 200, f"{variable['query']}: {response.text}"
         return response.json()["data"]
-    response = requests.get(f"{stack.graphite}/metrics/find", params={"query": variable["query"]}, timeout=10)
+    query = substitute(variable["query"], {}, stack)
+    response = requests.get(f"{stack.graphite}/metrics/find", params={"query": query}, timeout=10)
     assert response.status_code == 200, f"{variable['query']}: {response.text[-2000:]}"
     return [node["text"] for node in response.json()]
 
@@ -143,6 +151,16 @@ def test_every_template_variable_offers_values(stack, traffic, dashboard, variab
         stack, lambda: variable_values(stack, variable), f"{dashboard}: {variable['name']} offers nothing"
     )
     assert all(values), f"{dashboard}: variable {variable['name']} offers an empty value: {values}"
+
+
+def test_the_push_panels_run_under_the_stacks_own_prefix(stack):
+    # The native test stack sets a STATSD_PREFIX of its own: the push panels above returned data
+    # with the dashboards' `prefix` variable set to it, as a user sets it in the UI or the URL.
+    if os.environ.get("LAB_STACK", "native") != "native":
+        pytest.skip("the compose stack runs with the STATSD_PREFIX of .env")
+    assert stack.prefix != STATSD_PREFIX
+    # Nothing under the default prefix: the panels' data can only have come from the variable.
+    assert stack.graphite_sum(PushQueries(prefix=STATSD_PREFIX).requests(per_second=False)) == 0
 
 
 def test_prometheus_loads_every_rule_healthy(stack):

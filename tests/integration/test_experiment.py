@@ -12,7 +12,7 @@ import sys
 import matplotlib.pyplot as plt
 import pytest
 
-from lab.experiment import PHASES
+from lab.experiment import PHASES, Queries
 
 from ..helpers import ROOT
 from .stack import settled
@@ -23,19 +23,14 @@ RATE, SECONDS, ERROR_RATE, LATENCY_MS = 25, 4, 0.3, 100
 @pytest.fixture(scope="module")
 def report(stack, tmp_path_factory):
     # Earlier tests' traffic must have landed, or the experiment's quiet check refuses to start.
-    settled(
-        lambda: (
-            stack.promql('sum(http_requests_total{route="/"})'),
-            stack.graphite_sum("stats_counts.lab.app.http.requests.index.*.*"),
-        ),
-        stack,
-    )
+    queries = Queries(prefix=stack.prefix, window="1m")
+    settled(lambda: (stack.promql(queries.total), stack.graphite_sum(queries.graphite_total)), stack)
     out = tmp_path_factory.mktemp("experiment")
     command = [sys.executable, "-m", "lab", "experiment", "--phase-seconds", str(SECONDS)]
     command += ["--rate", str(RATE), "--error-rate", str(ERROR_RATE), "--latency-ms", str(LATENCY_MS)]
     command += ["--app", stack.app, "--prometheus", stack.prometheus, "--graphite", stack.graphite]
     command += ["--out", str(out)]
-    env = {**os.environ, "LAB_ADMIN_TOKEN": stack.admin_token}
+    env = {**os.environ, "LAB_ADMIN_TOKEN": stack.admin_token, "STATSD_PREFIX": stack.prefix}
     run = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
     assert f"report: {out / 'report.md'}" in run.stdout

@@ -4,6 +4,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
+from app.signals import HTTP_CAPACITY, HTTP_IN_FLIGHT
+
 from ..helpers import wait_until
 
 
@@ -19,13 +21,12 @@ def test_the_workers_summary_is_scraped(stack):
 
 
 def test_capacity_is_workers_times_threads(stack):
-    wait_until(
-        lambda: stack.promql("sum(http_requests_capacity)"), 3.0, 30, "capacity (3 workers x 1 thread)"
-    )
+    capacity = f"sum({stack.pull.select(HTTP_CAPACITY.name)})"
+    wait_until(lambda: stack.promql(capacity), float(stack.capacity), 30, "capacity (workers x threads)")
 
 
 def test_in_flight_rises_under_load_and_returns_to_zero(stack):
-    gauge = "stats.gauges.lab.app.http.in_flight"
+    gauge = stack.push.in_flight_series()
     with ThreadPoolExecutor(max_workers=3) as pool:
         # /database/ sleeps 0.2-0.4 s in the test stack: long enough to be seen.
         futures = [pool.submit(requests.get, stack.app + "/database/", timeout=10) for _ in range(12)]
@@ -33,6 +34,7 @@ def test_in_flight_rises_under_load_and_returns_to_zero(stack):
     timeout = 10 * stack.settle_seconds()
     # StatsD saw requests in flight (its gauge exists) and then none.
     wait_until(lambda: stack.graphite_last(gauge), 0.0, timeout, gauge)
-    wait_until(lambda: stack.promql("sum(http_requests_in_flight)"), 0.0, timeout, "http_requests_in_flight")
-    peak = stack.promql("max_over_time(sum(http_requests_in_flight)[1m:1s])")
+    in_flight = f"sum({stack.pull.select(HTTP_IN_FLIGHT.name)})"
+    wait_until(lambda: stack.promql(in_flight), 0.0, timeout, in_flight)
+    peak = stack.promql(f"max_over_time({in_flight}[1m:1s])")
     assert peak >= 1, "Prometheus never saw a request in flight"

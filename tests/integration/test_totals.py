@@ -2,6 +2,19 @@
 
 import requests
 
+from app.signals import (
+    BLOG_REQUESTS,
+    BLOG_SLOW,
+    DB_QUERY_DURATION,
+    ENDPOINT,
+    HTTP_REQUEST_DURATION,
+    METHOD,
+    OPERATION,
+    ROUTE,
+    STATUS,
+)
+from lab.queries import is_
+
 from ..helpers import wait_until
 from .stack import settled
 
@@ -21,37 +34,39 @@ ROUTES = {
     "/no/such/page": ("unmatched", "unmatched"),
     "/error/": ("/error/", "error"),
 }
-PREFIX = "lab.app"
 
 
-def expectations():
-    """Each backend's query for a series, with how much it must grow."""
+def expectations(stack):
+    """Each backend's query for a series (the contract's names), with how much it must grow."""
+    pull, push = stack.pull, stack.push
     for (method, path), (status, count) in MIX.items():
         route, endpoint = ROUTES[path]
-        yield (
-            f'sum(http_requests_total{{method="{method}",route="{route}",status="{status}"}})',
-            f"stats_counts.{PREFIX}.http.requests.{endpoint}.{method}.{status}",
-            count,
-        )
+        matchers = (is_(METHOD, method), is_(ROUTE, route), is_(STATUS, str(status)))
+        yield pull.total(*matchers), push.requests(endpoint, method, str(status), per_second=False), count
+    database = (is_(METHOD, "GET"), is_(ROUTE, "/database/"))
     yield (
-        'sum(http_request_duration_seconds_count{method="GET",route="/database/"})',
-        f"stats.timers.{PREFIX}.http.latency.database.GET.count",
+        f"sum({pull.select(HTTP_REQUEST_DURATION.name + '_count', *database)})",
+        push.timer("database", "GET", "count"),
         4,
     )
     yield (
-        'sum(db_query_duration_seconds_count{operation="select"})',
-        f"stats.timers.{PREFIX}.db.query.select.count",
+        f"sum({pull.select(DB_QUERY_DURATION.name + '_count', is_(OPERATION, 'select'))})",
+        push.db_timer("select", "count"),
         4,
     )
 
 
-# The post's own metrics exist in Prometheus only.
-POST_METRICS = {'sum(requests_total{endpoint="/"})': 30, 'sum(slow_count{endpoint="/database/"})': 4}
+def blog_metrics(stack) -> dict[str, int]:
+    """The post's own metrics exist in Prometheus only."""
+    return {
+        f"sum({stack.pull.select(BLOG_REQUESTS.name, is_(ENDPOINT, '/'))})": 30,
+        f"sum({stack.pull.select(BLOG_SLOW.name + '_count', is_(ENDPOINT, '/database/'))})": 4,
+    }
 
 
 def test_known_traffic_appears_exactly_in_prometheus_and_graphite(stack):
-    queries = list(expectations())
-    promql = [q for q, _, _ in queries] + list(POST_METRICS)
+    queries, blog = list(expectations(stack)), blog_metrics(stack)
+    promql = [q for q, _, _ in queries] + list(blog)
     targets = [t for _, t, _ in queries]
     before_prometheus, before_graphite = settled(
         lambda: ({q: stack.promql(q) for q in promql}, {t: stack.graphite_sum(t) for t in targets}), stack
@@ -73,7 +88,7 @@ def test_known_traffic_appears_exactly_in_prometheus_and_graphite(stack):
             timeout,
             f"Graphite {target}",
         )
-    for query, count in POST_METRICS.items():
+    for query, count in blog.items():
         wait_until(
             lambda q=query: stack.promql(q), before_prometheus[query] + count, timeout, f"Prometheus {query}"
         )

@@ -1,0 +1,177 @@
+"""Each golden signal's query per backend, built from the app's names (app/signals.py).
+
+The dashboards (grafana/build.py), the experiment (lab/experiment.py) and the
+tests ask the backends through these, with their own parameters: Grafana's
+variables (`$route`, `$endpoint`, `$prefix`, `$__rate_interval`), or the
+experiment's route `/`, endpoint `index`, STATSD_PREFIX and a window of a few
+scrapes. No consumer writes a series name or a query of its own.
+
+    pull = PullQueries(scope=('job="app"',), window="20s")
+    pull.error_ratio(is_(signals.ROUTE, "/"))
+    push = PushQueries(prefix="lab.app")
+    push.error_percent("index")
+"""
+
+from dataclasses import dataclass
+
+from app import signals
+from app.signals import (
+    DB_QUERY_DURATION,
+    HTTP_CAPACITY,
+    HTTP_IN_FLIGHT,
+    HTTP_REQUEST_DURATION,
+    HTTP_REQUESTS,
+    STATSD_DB_QUERY,
+    STATSD_IN_FLIGHT,
+    STATSD_LATENCY,
+    STATSD_REQUESTS,
+)
+
+# The status class the availability SLO counts as failed: as a PromQL regex, and as a Graphite glob.
+ERRORS, ERRORS_GLOB = "5..", "5*"
+
+
+def is_(label: str, value: str) -> str:
+    """A PromQL matcher: the label equals value."""
+    return f'{label}="{value}"'
+
+
+def matches(label: str, regex: str) -> str:
+    """A PromQL matcher: the label matches the regex (a Grafana variable expands to one)."""
+    return f'{label}=~"{regex}"'
+
+
+@dataclass(frozen=True)
+class PullQueries:
+    """PromQL over the app's series that `scope` selects, rates over `window`."""
+
+    scope: tuple[str, ...] = ()  # matchers on every app series: the job, or Grafana's instances
+    window: str = "$__rate_interval"
+
+    def select(self, metric: str, *matchers: str) -> str:
+        """A selector of one of the app's series, always within the scope."""
+        return f"{metric}{{{','.join((*matchers, *self.scope))}}}"
+
+    def rate(self, metric: str, *matchers: str) -> str:
+        return f"rate({self.select(metric, *matchers)}[{self.window}])"
+
+    def total(self, *matchers: str) -> str:
+        """Requests answered since the app started (summed over workers and replicas)."""
+        return f"sum({self.select(HTTP_REQUESTS.name, *matchers)})"
+
+    def traffic(self, *matchers: str, by: str = "") -> str:
+        """Traffic: requests per second."""
+        rate = self.rate(HTTP_REQUESTS.name, *matchers)
+        return f"sum by ({by}) ({rate})" if by else f"sum({rate})"
+
+    def error_ratio(self, *matchers: str, status: str = ERRORS) -> str:
+        """Errors: the share of requests answered with `status` (a regex); 0 when none failed."""
+        failed = f"sum({self.rate(HTTP_REQUESTS.name, *matchers, matches(signals.STATUS, status))})"
+        return f"({failed} or vector(0)) / {self.traffic(*matchers)}"
+
+    def latency(self, q: float, *matchers: str, by: str = "", metric=HTTP_REQUEST_DURATION) -> str:
+        """Latency: the q-quantile from the histogram's buckets, summed over workers and replicas."""
+        grouping = ", ".join(("le", by)) if by else "le"
+        buckets = self.rate(metric.name + "_bucket", *matchers)
+        return f"histogram_quantile({q:g}, sum by ({grouping}) ({buckets}))"
+
+    def latency_between(self, q: float, seconds: float, *matchers: str) -> str:
+        """The q-quantile of exactly the requests between `seconds` ago and the query time.
+
+        Buckets that did not exist `seconds` ago (a series born meanwhile) count from 0.
+        """
+        buckets = f"sum by (le) ({self.select(HTTP_REQUEST_DURATION.name + '_bucket', *matchers)})"
+        offset = f"{round(seconds * 1000)}ms"
+        then = (
+            f"sum by (le) ({self.select(HTTP_REQUEST_DURATION.name + '_bucket', *matchers)} offset {offset})"
+        )
+        return f"histogram_quantile({q:g}, {buckets} - ({then} or {buckets} * 0))"
+
+    def saturation(self) -> str:
+        """Saturation: requests in flight over what the live workers can answer at once."""
+        return f"sum({self.select(HTTP_IN_FLIGHT.name)}) / sum({self.select(HTTP_CAPACITY.name)})"
+
+    def db_latency(self, q: float, by: str = signals.OPERATION) -> str:
+        """The cause behind a slow /database/: the q-quantile of the time spent in the database."""
+        return self.latency(q, by=by, metric=DB_QUERY_DURATION)
+
+    def blog_worker_mean(self) -> str:
+        """The blog post's worker (not an app series: outside the scope): mean time of its Summary."""
+        name = signals.BLOG_WORKER_PROCESSING.name
+        return f"sum(rate({name}_sum[{self.window}])) / sum(rate({name}_count[{self.window}]))"
+
+
+def prometheus_series() -> set[str]:
+    """Every series name the contract defines in Prometheus (and Prometheus's own `up`)."""
+    return {"up", *(series for metric in signals.PULL_METRICS for series in metric.series())}
+
+
+# StatsD's legacy namespace: how the daemon names a stat's Graphite series, by type.
+COUNTS, PER_SECOND, TIMERS, GAUGES = "stats_counts", "stats", "stats.timers", "stats.gauges"
+# StatsD reports on itself at every flush: a series that always exists, one point per flush.
+STATSD_OWN_SERIES = "stats.statsd.graphiteStats.calculationtime"
+
+
+@dataclass(frozen=True)
+class PushQueries:
+    """Graphite targets over the StatsD names under `prefix` (Grafana's `$prefix`, or STATSD_PREFIX).
+
+    Nodes are counted from the end of a name (aliasByNode(..., -3)): the prefix may
+    have any number of dots.
+    """
+
+    prefix: str = "$prefix"
+
+    def requests(self, endpoint: str = "*", method: str = "*", status: str = "*", per_second=True) -> str:
+        """The request counters: per second (`stats.`), or counts per flush (`stats_counts.`)."""
+        name = STATSD_REQUESTS.format(endpoint=endpoint, method=method, status=status)
+        return f"{PER_SECOND if per_second else COUNTS}.{self.prefix}.{name}"
+
+    def timer(self, endpoint: str = "*", method: str = "*", stat: str = "*") -> str:
+        """A request timer's per-flush stat (mean, upper_90, count ...), in ms."""
+        return f"{TIMERS}.{self.prefix}.{STATSD_LATENCY.format(endpoint=endpoint, method=method)}.{stat}"
+
+    def endpoints(self) -> str:
+        """The Graphite find query whose nodes are the endpoints seen (Grafana's `$endpoint`)."""
+        return f"{TIMERS}.{self.prefix}.{STATSD_LATENCY.format(endpoint='*', method='')}".removesuffix(".")
+
+    def traffic(self, endpoint: str = "*") -> str:
+        """Traffic: requests per second, summed by endpoint."""
+        return f"groupByNode({self.requests(endpoint)}, -3, 'sumSeries')"
+
+    def error_percent(self, endpoint: str = "*", status: str = ERRORS_GLOB, name: str = "5xx") -> str:
+        """Errors: percent of requests answered with `status` (a glob), per flush."""
+        failed, every = self.requests(endpoint, status=status), self.requests(endpoint)
+        return f"alias(asPercent(sumSeries({failed}), sumSeries({every})), '{name}')"
+
+    def latency(self, endpoint: str = "*", stats: str = "{mean,upper_90,upper}") -> str:
+        """Latency: per-flush stats of the request timers, named endpoint.method.stat."""
+        return f"aliasByNode({self.timer(endpoint, stat=stats)}, -3, -2, -1)"
+
+    def in_flight_series(self) -> str:
+        """The in-flight gauge, summed by StatsD over every worker and replica."""
+        return f"{GAUGES}.{self.prefix}.{STATSD_IN_FLIGHT}"
+
+    def in_flight(self) -> str:
+        """Saturation's numerator: requests in flight (StatsD knows no capacity)."""
+        return f"alias({self.in_flight_series()}, 'in flight')"
+
+    def db_timer(self, operation: str = "select", stat: str = "upper_90") -> str:
+        """A per-flush stat of the database query timer, in ms."""
+        return f"{TIMERS}.{self.prefix}.{STATSD_DB_QUERY.format(operation=operation)}.{stat}"
+
+
+def graphite_series(prefix: str) -> set[str]:
+    """Every Graphite series the contract defines under `prefix`, a `*` for each free node."""
+
+    def free(template: str) -> str:
+        return template.format(endpoint="*", method="*", status="*", operation="*")
+
+    names = {STATSD_OWN_SERIES}
+    for template in signals.STATSD_NAMES["counter"]:
+        names |= {f"{PER_SECOND}.{prefix}.{free(template)}", f"{COUNTS}.{prefix}.{free(template)}"}
+    for template in signals.STATSD_NAMES["timer"]:
+        names.add(f"{TIMERS}.{prefix}.{free(template)}.*")  # mean, upper_90, count, ...
+    for template in signals.STATSD_NAMES["gauge"]:
+        names.add(f"{GAUGES}.{prefix}.{template}")
+    return names

@@ -122,6 +122,33 @@ def result_json(tmp_path):
     return path
 
 
+# Each table of report.md, by its heading: the rows RESULT must give.
+TABLES = {
+    "## Totals (requests to `/` answered)": [
+        "| baseline | 2.0 | 40 | 40 | 40 |",
+        "| error burst | 2.0 | 40 | 40 | 40 |",
+        "| latency burst | 2.0 | 40 | 40 | 40 |",
+        "| recovery | 2.0 | 40 | 40 | **39** (-1) |",
+    ],
+    "## Error ratio (5xx / all)": [
+        "| baseline | 0.0 % | 0.0 % | 0.0 % | 0.0 % |",
+        "| error burst | 30.0 % | 25.0 % | 25.0 % | 25.0 % |",
+        "| latency burst | 0.0 % | 0.0 % | 0.0 % | 0.0 % |",
+        "| recovery | 0.0 % | 0.0 % | 0.0 % | 0.0 % |",
+    ],
+    "## Latency (ms)": [
+        "| baseline | 4 | 5 | 4 / 5 | 7 | n/a | 6 / 7 |",
+        "| error burst | 4 | 5 | 4 / 5 | 7 | 10 | 6 / 7 |",
+        "| latency burst | 106 | 240 | 105 / 107 | 111 | 248 | 108 / 109 |",
+        "| recovery | 4 | 5 | 4 / 5 | 6 | 10 | 5 / 7 |",
+    ],
+    "## Detection delay (seconds after the burst started)": [
+        "| error burst | 1.2 | 1.7 | the error ratio reaches 15.0 % |",
+        "| latency burst | 2.6 | not shown | p95 reaches 50 ms |",
+    ],
+}
+
+
 def test_the_report_is_redrawn_from_the_json_alone(result_json, tmp_path, capsys):
     out = tmp_path / "redrawn"
     assert main(["report", str(result_json), "--out", str(out)]) == 0
@@ -131,32 +158,9 @@ def test_the_report_is_redrawn_from_the_json_alone(result_json, tmp_path, capsys
         "2023-11-14 22:13:20 UTC. App http://app:8000, Prometheus http://prom:9090 (scrapes every 1 s), "
         "Graphite http://graphite:8080 (StatsD flushes every 1 s)."
     )
-    totals = lines.index("## Totals (requests to `/` answered)")
-    assert lines[totals + 4 : totals + 8] == [
-        "| baseline | 2.0 | 40 | 40 | 40 |",
-        "| error burst | 2.0 | 40 | 40 | 40 |",
-        "| latency burst | 2.0 | 40 | 40 | 40 |",
-        "| recovery | 2.0 | 40 | 40 | **39** (-1) |",
-    ]
-    errors = lines.index("## Error ratio (5xx / all)")
-    assert lines[errors + 4 : errors + 8] == [
-        "| baseline | 0.0 % | 0.0 % | 0.0 % | 0.0 % |",
-        "| error burst | 30.0 % | 25.0 % | 25.0 % | 25.0 % |",
-        "| latency burst | 0.0 % | 0.0 % | 0.0 % | 0.0 % |",
-        "| recovery | 0.0 % | 0.0 % | 0.0 % | 0.0 % |",
-    ]
-    latency = lines.index("## Latency (ms)")
-    assert lines[latency + 4 : latency + 8] == [
-        "| baseline | 4 | 5 | 4 / 5 | 7 | n/a | 6 / 7 |",
-        "| error burst | 4 | 5 | 4 / 5 | 7 | 10 | 6 / 7 |",
-        "| latency burst | 106 | 240 | 105 / 107 | 111 | 248 | 108 / 109 |",
-        "| recovery | 4 | 5 | 4 / 5 | 6 | 10 | 5 / 7 |",
-    ]
-    detection = lines.index("## Detection delay (seconds after the burst started)")
-    assert lines[detection + 4 : detection + 6] == [
-        "| error burst | 1.2 | 1.7 | the error ratio reaches 15.0 % |",
-        "| latency burst | 2.6 | not shown | p95 reaches 50 ms |",
-    ]
+    for heading, rows in TABLES.items():
+        start = lines.index(heading) + 4  # below the blank line, the header and its rule
+        assert lines[start : start + len(rows)] == rows, heading
     for name in ("traffic", "errors", "latency"):
         assert f"![{name}]({name}.png)" in lines
         height, width, _ = plt.imread(out / f"{name}.png").shape

@@ -39,6 +39,7 @@ from pathlib import Path
 from urllib.error import HTTPError
 from urllib.request import Request, urlopen
 
+from .processes import Process, http_ok
 from .settings import ROOT, free_port
 from .statsd_daemon import statsd_daemon
 
@@ -145,7 +146,6 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self._dir = tempfile.TemporaryDirectory(prefix="bench-multiproc-", dir=_multiproc_parent())
         self.multiproc = Path(self._dir.name)
-        self.env = env
         environment = {
             **os.environ,
             "APP_HOST": "127.0.0.1",
@@ -155,40 +155,21 @@ class Server:
             "GUNICORN_MAX_REQUESTS": "0",
             **{name: str(value) for name, value in env.items()},
         }
-        self.process = subprocess.Popen(
+        self.process = Process(
             _pinned([sys.executable, "-m", "gunicorn", "--config", "app/gunicorn.conf.py"], cpu),
+            name=f"gunicorn with {env}",
             cwd=ROOT,
             env=environment,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
         )
 
-    def wait_ready(self, timeout: float = 60) -> "Server":
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                request(self.url + "/healthz", timeout=2)
-                return self
-            except OSError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"gunicorn did not start with {self.env}") from None
-                time.sleep(0.05)
-
     def workers(self) -> set[int]:
-        pid = self.process.pid
-        return {int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
+        return set(self.process.children())
 
     def db_files(self) -> list[str]:
         return sorted(path.name for path in self.multiproc.glob("*.db"))
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        self.process.stop(timeout=30)
         self._dir.cleanup()
 
 
@@ -200,7 +181,7 @@ def servers(configs: list[dict]):
         for config in configs:
             started.append(Server(**config))
         for server in started:
-            server.wait_ready()
+            server.process.wait_ready(http_ok(server.url + "/healthz"), timeout=60)
         yield started
     finally:
         for server in started:

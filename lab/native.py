@@ -7,7 +7,6 @@ data stays in one directory across restarts. Every process is stopped on
 Ctrl-C, on SIGTERM, or as soon as one of them dies.
 """
 
-import ctypes
 import json
 import os
 import secrets
@@ -16,16 +15,14 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.error import URLError
-from urllib.request import urlopen
 
 import yaml
 
 from . import native_config as cfg
 from .deps import STATSD_DAEMON_JS, SYSTEM_PYTHON
+from .processes import Check, Process, die_with_parent, http_ok, statsd_healthy, stop_all, tcp_open
 from .settings import ROOT, Ports, app_environment, lab_environment
 
 READY_LINE = "native stack ready"
@@ -37,48 +34,14 @@ STOP_TIMEOUT = 20.0  # carbon writes its cache out before it exits
 class Service:
     name: str
     argv: list[str]
-    ready: Callable[[], bool]
+    ready: Check
     url: str = ""
     env: dict[str, str] = field(default_factory=dict)
-    process: subprocess.Popen | None = None
+    process: Process | None = None
 
 
 class Stopped(Exception):
     """SIGINT or SIGTERM arrived."""
-
-
-def http_ok(url: str) -> Callable[[], bool]:
-    def check() -> bool:
-        try:
-            with urlopen(url, timeout=2) as response:
-                return response.status == 200
-        except (URLError, OSError):
-            return False
-
-    return check
-
-
-def tcp_open(port: int) -> Callable[[], bool]:
-    def check() -> bool:
-        try:
-            socket.create_connection((cfg.LOOPBACK, port), timeout=1).close()
-            return True
-        except OSError:
-            return False
-
-    return check
-
-
-def statsd_healthy(admin_port: int) -> Callable[[], bool]:
-    def check() -> bool:
-        try:
-            with socket.create_connection((cfg.LOOPBACK, admin_port), timeout=1) as conn:
-                conn.sendall(b"health\n")
-                return b"health: up" in conn.recv(100)
-        except OSError:
-            return False
-
-    return check
 
 
 def check_ports_free(ports: Ports, loadgen: bool) -> None:
@@ -210,7 +173,7 @@ def services(ports: Ports, data_dir: Path, graphite_env: dict[str, str], loadgen
         stack.append(
             Service(
                 "loadgen",
-                [sys.executable, "-m", "locust", *cfg.loadgen_argv(ports, lab_environment())],
+                [sys.executable, "-m", "locust", *cfg.loadgen_argv(ports)],
                 http_ok(f"http://{loop}:{ports.loadgen}/"),
                 f"http://{loop}:{ports.loadgen}/ (Locust: users = requests per second)",
             )
@@ -229,53 +192,23 @@ def _without_locust_options(environ) -> dict[str, str]:
     return {name: value for name, value in environ.items() if not name.startswith("LOCUST_")}
 
 
-def _die_with_parent() -> None:
-    # If the runner is killed outright, its children must not outlive it.
-    PR_SET_PDEATHSIG = 1
-    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
 def start(service: Service, logs: Path) -> None:
-    log = open(logs / f"{service.name}.log", "ab")  # noqa: SIM115 - the child keeps it open
-    service.process = subprocess.Popen(
+    service.process = Process(
         service.argv,
+        name=service.name,
+        log=logs / f"{service.name}.log",
         cwd=ROOT,
         env=_system_env(service.env)
         if service.name in ("carbon", "graphite-web")
         else {**_without_locust_options(os.environ), **service.env},
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
         start_new_session=True,  # Ctrl-C reaches the runner, which stops them in order
-        preexec_fn=_die_with_parent,
+        preexec_fn=die_with_parent,
     )
-    log.close()
-    deadline = time.monotonic() + START_TIMEOUT
-    while not service.ready():
-        if service.process.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"{service.name} did not start:\n{_tail(logs / f'{service.name}.log')}")
-        time.sleep(0.1)
+    service.process.wait_ready(service.ready, START_TIMEOUT)
     # statsd says it is up before it binds: a second look catches a bind error.
     time.sleep(0.1)
     if service.process.poll() is not None:
-        raise RuntimeError(f"{service.name} exited right after start:\n{_tail(logs / f'{service.name}.log')}")
-
-
-def stop(started: list[Service]) -> None:
-    running = [service for service in reversed(started) if service.process is not None]
-    for service in running:
-        if service.process.poll() is None:
-            service.process.terminate()
-    for service in running:
-        try:
-            service.process.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            service.process.kill()
-            service.process.wait()
-
-
-def _tail(path: Path, lines: int = 20) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+        raise RuntimeError(f"{service.name} exited right after start:\n{service.process.tail()}")
 
 
 def _raise_stopped(signum, frame):
@@ -309,7 +242,7 @@ def run(
                 if service.process.poll() is not None:
                     print(
                         f"{service.name} exited with {service.process.returncode}; stopping the stack\n"
-                        f"{_tail(logs / f'{service.name}.log')}",
+                        f"{service.process.tail()}",
                         file=sys.stderr,
                     )
                     return 1
@@ -323,5 +256,6 @@ def run(
         # A second Ctrl-C must not cut the shutdown short.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        stop(started)
+        # The last started first: a service stops before those it sends to.
+        stop_all([service.process for service in reversed(started) if service.process], STOP_TIMEOUT)
         print("native stack stopped", flush=True)

@@ -6,13 +6,12 @@ through its admin interface instead of waiting for a flush.
 import json
 import re
 import socket
-import subprocess
 import tempfile
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
 from .deps import STATSD_DAEMON_JS
+from .processes import Process, statsd_healthy
 from .settings import LOOPBACK, free_port
 
 
@@ -22,7 +21,7 @@ class StatsdDaemon:
     def __init__(self, port: int | None = None):
         self.port = port or free_port(socket.SOCK_DGRAM)
         self.admin_port = free_port()
-        self.process: subprocess.Popen | None = None
+        self.process: Process | None = None
         self._config = Path(tempfile.mkdtemp(prefix="statsd-")) / "config.js"
 
     def start(self) -> "StatsdDaemon":
@@ -40,20 +39,15 @@ class StatsdDaemon:
                 }
             )
         )
-        self.process = subprocess.Popen(
-            ["node", str(STATSD_DAEMON_JS), str(self._config)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+        self.process = Process(
+            ["node", str(STATSD_DAEMON_JS), str(self._config)], name=f"statsd on udp/{self.port}"
         )
-        deadline = time.monotonic() + 10
-        while not self._admin("health").startswith("health: up"):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"statsd did not start on udp/{self.port}")
-            time.sleep(0.05)
+        self.process.wait_ready(statsd_healthy(self.admin_port), timeout=10)
         return self
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+        if self.process is not None:
+            self.process.stop(timeout=10)
 
     def counters(self) -> dict[str, float]:
         """The counters received since the start (the admin interface's `counters`)."""
@@ -67,7 +61,7 @@ class StatsdDaemon:
             with socket.create_connection((LOOPBACK, self.admin_port), timeout=2) as conn:
                 conn.sendall(command.encode() + b"\n")
                 answer = b""
-                while not answer.endswith(b"END\n\n") and not answer.startswith(b"health"):
+                while not answer.endswith(b"END\n\n"):
                     chunk = conn.recv(65536)
                     if not chunk:
                         break
@@ -80,8 +74,9 @@ class StatsdDaemon:
 @contextmanager
 def statsd_daemon(port: int | None = None):
     """Run a StatsD daemon for the duration of the block."""
-    daemon = StatsdDaemon(port).start()
+    daemon = StatsdDaemon(port)
     try:
-        yield daemon
+        # Inside the try: a daemon that fails to become healthy is stopped too.
+        yield daemon.start()
     finally:
         daemon.stop()

@@ -2,11 +2,10 @@
 
 import contextlib
 import os
+import signal
 import socket
-import subprocess
 import sys
 import tempfile
-import time
 from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
@@ -15,6 +14,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from lab.backends import Prometheus, wait_for
+from lab.processes import Process, http_ok
 from lab.settings import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,21 +40,6 @@ def value(scraped: dict, name: str, **labels) -> float:
 def series_of(scraped: dict, name: str) -> set[frozenset]:
     """Return the label sets of every sample named `name`."""
     return {labels for sample, labels in scraped if sample == name}
-
-
-def wait_for_http(url: str, timeout: float = 20.0, process=None) -> None:
-    """Wait until `url` answers 200; fail early if `process` died meanwhile."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"{process.args} exited with {process.returncode} before {url} answered")
-        try:
-            if requests.get(url, timeout=1).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError(f"{url} did not answer 200 within {timeout} s")
 
 
 class UdpListener:
@@ -88,37 +73,34 @@ class UdpListener:
 
 class Gunicorn(NamedTuple):
     url: str
-    process: subprocess.Popen
+    process: Process
     multiproc_dir: Path
 
     def worker_pids(self) -> list[int]:
-        path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-        return [int(pid) for pid in path.read_text().split()]
+        return self.process.children()
 
     def scrape(self) -> dict:
         return samples(requests.get(self.url + "/metrics", timeout=10).text)
 
 
 @contextlib.contextmanager
-def serving(argv: list[str], ready_url: str, **popen):
-    """Run `argv` until the block ends, once `ready_url` answers; print its output if the block fails."""
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, **popen)
+def serving(argv: list[str], ready_url: str, **options):
+    """Run `argv` until the block ends, once `ready_url` answers 200; print its output if the block fails.
+
+    `options` are lab.processes.Process's: name, cwd, env...
+    """
+    with tempfile.TemporaryDirectory() as logs:
+        process = Process(argv, log=Path(logs) / "output.log", **options)
         try:
-            wait_for_http(ready_url, process=process)
+            process.wait_ready(http_ok(ready_url), timeout=20)
             yield process
         except BaseException:
-            log.seek(0)
-            print(log.read().decode(errors="replace")[-5000:])
+            print(process.tail(lines=100))
             raise
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-                raise
+            # A server that ignores SIGTERM fails the test: in the lab, it would hang a stop.
+            if process.stop(timeout=30) == -signal.SIGKILL:
+                raise RuntimeError(f"{process.name} had to be killed: SIGTERM did not stop it in 30 s")
 
 
 @contextlib.contextmanager
@@ -134,7 +116,7 @@ def gunicorn(**env):
             **env,
         }
         argv = [sys.executable, "-m", "gunicorn", "--config", "app/gunicorn.conf.py"]
-        with serving(argv, url + "/healthz", cwd=ROOT, env=environment) as process:
+        with serving(argv, url + "/healthz", name="gunicorn", cwd=ROOT, env=environment) as process:
             yield Gunicorn(url, process, Path(environment["PROMETHEUS_MULTIPROC_DIR"]))
 
 
@@ -160,5 +142,5 @@ def prometheus_scraping(target_url: str, data_dir: Path, interval: str = "250ms"
         f"--storage.tsdb.path={data_dir / 'tsdb'}",
         f"--web.listen-address={url.removeprefix('http://')}",
     ]
-    with serving(argv, url + "/-/ready"):
+    with serving(argv, url + "/-/ready", name="prometheus"):
         yield Prometheus(url)

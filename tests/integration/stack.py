@@ -8,13 +8,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from lab.backends import Graphite, Prometheus
 from lab.native import READY_LINE
+from lab.processes import NotReady, Process
 from lab.settings import STACK_DEFAULTS, lab_environment
 
 from ..helpers import ROOT, free_port
@@ -82,8 +82,10 @@ class NativeRunner:
         self.ports = ports or {name: str(free_port()) for name in STACK_DEFAULTS}
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="lab-native-")
         self.loadgen = loadgen  # off by default: the tests count exact traffic
-        self.output: list[str] = []
-        self._ready = threading.Event()
+        # One log per runner: a second runner may share the data dir (and the services' logs in it).
+        handle, log = tempfile.mkstemp(prefix="runner-", suffix=".log", dir=self.data_dir)
+        os.close(handle)
+        self.log = Path(log)
 
     def start(self) -> None:
         env = {**os.environ, **self.ports, **APP_TEST_ENV}
@@ -92,39 +94,30 @@ class NativeRunner:
         argv += ["--flush-interval", str(FLUSH_SECONDS), "--scrape-interval", SCRAPE_INTERVAL]
         if not self.loadgen:
             argv.append("--no-loadgen")
-        self.process = subprocess.Popen(
-            argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
-        self._reader = threading.Thread(target=self._read_output, daemon=True)
-        self._reader.start()
-        deadline = time.monotonic() + 120
-        while not self._ready.wait(timeout=0.2):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                break
-        if not self._ready.is_set():
-            self.stop()
-            raise RuntimeError("the native stack did not become ready:\n" + "".join(self.output))
+        self.process = Process(argv, name="the native stack", log=self.log, cwd=ROOT, env=env)
+        try:
+            self.process.wait_ready(self._ready, timeout=120)
+        except NotReady:
+            self.stop()  # first: what it says as it stops is part of the story
+            raise RuntimeError("the native stack did not become ready:\n" + "".join(self.output)) from None
 
-    def _read_output(self) -> None:
-        for line in self.process.stdout:
-            self.output.append(line)
-            if line.startswith(READY_LINE):
-                self._ready.set()
+    @property
+    def output(self) -> list[str]:
+        """What the runner printed so far, line by line."""
+        return self.log.read_text(errors="replace").splitlines(keepends=True)
+
+    def _ready(self) -> bool:
+        return any(line.startswith(READY_LINE) for line in self.output)
 
     def children(self) -> list[int]:
         """The pids of the services the runner started."""
-        path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-        return [int(pid) for pid in path.read_text().split()] if path.exists() else []
+        return self.process.children()
 
     def wait(self, timeout: float = 60) -> int:
-        code = self.process.wait(timeout=timeout)
-        self._reader.join(timeout=10)
-        self.process.stdout.close()
-        return code
+        return self.process.wait(timeout=timeout)
 
     def stop(self) -> int:
-        self.process.terminate()
-        return self.wait()
+        return self.process.stop(timeout=60)
 
     def cleanup(self) -> None:
         shutil.rmtree(self.data_dir, ignore_errors=True)

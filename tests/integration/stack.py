@@ -10,12 +10,16 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
+from app import config
 from lab.backends import Graphite, Prometheus
 from lab.native import READY_LINE
+from lab.native_config import statsd_flush_seconds
 from lab.processes import NotReady, Process
-from lab.settings import STACK_DEFAULTS, lab_environment
+from lab.queries import PullQueries, PushQueries, is_
+from lab.settings import STACK_DEFAULTS, app_environment, lab_environment
 
 from ..helpers import ROOT, free_port
 
@@ -23,6 +27,9 @@ from ..helpers import ROOT, free_port
 FLUSH_SECONDS = 1
 SCRAPE_INTERVAL = "1s"
 APP_TEST_ENV = {
+    # Not the default: every push query must follow STATSD_PREFIX (the dashboards' `prefix`
+    # variable); three nodes, where the default has two, so node numbers cannot be hard-coded.
+    "STATSD_PREFIX": "labtest.push.app",
     "DB_DELAY_MIN_SECONDS": "0.2",
     "DB_DELAY_MAX_SECONDS": "0.4",
     "STATSD_GAUGE_INTERVAL": "0.1",
@@ -38,9 +45,33 @@ class Stack:
     graphite: str
     worker: str
     flush_seconds: float
-    scrape_seconds: float
     started_at: float
     admin_token: str
+    app_settings: dict  # the app's settings (app/config.py) as this stack runs it
+
+    @cached_property
+    def scrape_seconds(self) -> float:
+        """The app's scrape interval, as this stack's Prometheus has it."""
+        return Prometheus(self.prometheus).scrape_interval("app")
+
+    @property
+    def prefix(self) -> str:
+        return self.app_settings["STATSD_PREFIX"]
+
+    @property
+    def capacity(self) -> int:
+        """Requests the app answers at once: gunicorn workers x threads."""
+        return self.app_settings["GUNICORN_WORKERS"] * self.app_settings["GUNICORN_THREADS"]
+
+    @property
+    def pull(self) -> PullQueries:
+        """The contract's PromQL over this stack's app (job "app")."""
+        return PullQueries(scope=(is_("job", "app"),), window=f"{max(15, 4 * self.scrape_seconds):g}s")
+
+    @property
+    def push(self) -> PushQueries:
+        """The contract's Graphite targets under this stack's STATSD_PREFIX."""
+        return PushQueries(prefix=self.prefix)
 
     def promql(self, query: str) -> float:
         """The value of a PromQL expression that sums to one number (0 when empty)."""
@@ -130,9 +161,10 @@ class NativeRunner:
             graphite=f"{loop}:{self.ports['GRAPHITE_PORT']}",
             worker=f"{loop}:{self.ports['WORKER_PORT']}",
             flush_seconds=FLUSH_SECONDS,
-            scrape_seconds=float(SCRAPE_INTERVAL.rstrip("s")),
             started_at=time.time(),
             admin_token=APP_TEST_ENV["LAB_ADMIN_TOKEN"],
+            # What the runner gives the app: .env, then the environment, then the test's settings.
+            app_settings=config.from_env(app_environment({**os.environ, **APP_TEST_ENV})),
         )
 
 
@@ -168,15 +200,17 @@ def compose_stack():
             host, published = compose.get_service_host_and_port(service, port)
             return f"http://{host}:{published}"
 
+        # The app's environment as compose resolved it ("" where the app's default applies).
+        environment = compose.get_config()["services"]["app"]["environment"]
         yield Stack(
             app=url("app", 5000),
             prometheus=url("prometheus", 9090),
             graphite=url("graphite", 8080),
             worker=url("worker", 8000),
-            flush_seconds=10,
-            scrape_seconds=5,
+            flush_seconds=statsd_flush_seconds(),  # graphite/statsd/udp.js, which the container mounts
             started_at=started_at,
             admin_token=lab_environment()["LAB_ADMIN_TOKEN"],
+            app_settings=config.from_env({name: value or "" for name, value in environment.items()}),
         )
 
 

@@ -2,11 +2,9 @@
 
 What makes this safe to run in many gunicorn workers:
 
-- A request's stats leave in one datagram when the request ends. Most requests
-  have only their counter and timer: that datagram is prepared once per
-  (endpoint, method, status) and sent with pystatsd's client. A request that
-  adds its own stats (the database timer, the post's `Counter`) gathers them in
-  a pystatsd pipeline, made on first use, and its counter and timer join it.
+- A request's stats leave in one datagram when the request ends: a pystatsd
+  pipeline. A request that adds its own stats (the database timer, the post's
+  `Counter`) makes it on first use; its counter and timer join it at the end.
 - The in-flight gauge is sent as deltas (`+1|g`, `-1|g`): each worker pushes the
   change of its own count since its last push, so the workers add up in StatsD
   instead of overwriting each other. A background thread pushes it every
@@ -15,8 +13,13 @@ What makes this safe to run in many gunicorn workers:
   start and, if the host does not resolve (the graphite service is not up yet,
   or `make run` has no backends), serves anyway and retries in the background
   thread, which also re-resolves so a backend that comes back at a new address
-  gets the pushes again. Its socket is non-blocking: a datagram that cannot
-  leave at once is dropped, and a request never waits for StatsD.
+  gets the pushes again.
+- pystatsd's socket is unconnected and blocking, and its sends swallow errors. A
+  UDP send returns once the kernel has queued the datagram, without waiting for
+  any receiver, so a StatsD that is down or slow never holds a request: its
+  datagrams are lost, which is push's trade-off. (pystatsd has no public way to
+  make the socket non-blocking; that would only matter with this machine's own
+  network queue full.)
 """
 
 import logging
@@ -32,7 +35,6 @@ from .signals import STATSD_IN_FLIGHT, STATSD_LATENCY, STATSD_REQUESTS
 log = logging.getLogger(__name__)
 
 PIPELINE_KEY = "lab.statsd.pipeline"
-MAX_UDP_SIZE = 512  # pystatsd's default: a pipeline splits longer datagrams
 
 # This process's id. os.getpid() is a system call, and the request path asks
 # whether the reporter thread runs in this process (threads do not survive a fork).
@@ -45,27 +47,6 @@ def _forked() -> None:
 
 
 os.register_at_fork(after_in_child=_forked)
-
-
-class _StatsClient(StatsClient):
-    """pystatsd's UDP client on a non-blocking socket, that can send a datagram built in advance.
-
-    Non-blocking: a datagram that cannot leave at once is dropped, never waited
-    for. Send errors are swallowed, as pystatsd does. The socket stays
-    unconnected, as pystatsd's: a connected one would fail the first send after
-    StatsD comes back (with the refusal of an earlier one), losing a datagram.
-    """
-
-    def __init__(self, host: str, port: int, prefix: str):
-        super().__init__(host, port, prefix=prefix)
-        self._sock.setblocking(False)
-
-    def send_datagram(self, data: str) -> None:
-        """Send `data` as it is: StatsD lines, already prefixed, in one datagram."""
-        try:
-            self._sock.sendto(data.encode("ascii"), self._addr)
-        except OSError:
-            pass
 
 
 class PushRecorder:
@@ -82,15 +63,12 @@ class PushRecorder:
         self._reporter_pid = None
         self._closed = threading.Event()
         self._retired = None  # the client before the last re-resolve
-        # (endpoint, method, status) -> the request's datagram with a %-slot for its time, or
-        # None when it would not fit in one datagram (the pipeline splits it, as pystatsd does)
-        self._datagrams: dict[tuple, str | None] = {}
         self.client = self._resolve()
 
     def _resolve(self) -> StatsClient | None:
         host, port = self._address
         try:
-            return _StatsClient(host, port, prefix=self._prefix)
+            return StatsClient(host, port, prefix=self._prefix)
         except OSError as error:  # socket.gaierror: the name does not resolve (yet)
             log.warning(
                 "StatsD host %s:%s unavailable (%s); serving without pushes, retrying", host, port, error
@@ -171,27 +149,11 @@ class PushRecorder:
             client = self.client
             if client is None:
                 return
-            key = (endpoint, method, status)
-            datagram = self._datagrams.get(key, False)
-            if datagram is False:
-                datagram = self._datagrams[key] = self._datagram(endpoint, method, status)
-            if datagram is not None:
-                client.send_datagram(datagram % (seconds * 1000))
-                return
             pipe = client.pipeline()
         counter, timer = _request_names(endpoint, method, status)
         pipe.incr(counter)
         pipe.timing(timer, seconds * 1000)
         pipe.send()
-
-    def _datagram(self, endpoint: str, method: str, status: int) -> str | None:
-        """Return the counter and timer lines pystatsd would send, with `%0.6f` for the milliseconds."""
-        prefix = f"{self._prefix}." if self._prefix else ""
-        counter, timer = _request_names(endpoint, method, status)
-        lines = f"{prefix}{counter}:1|c\n{prefix}{timer}:"
-        if len(lines) + len("9999999.999999|ms") >= MAX_UDP_SIZE:
-            return None
-        return lines.replace("%", "%%") + "%0.6f|ms"
 
     def timing(self, name: str, seconds: float) -> None:
         """Add a timer to the current request's datagram (or send it alone)."""

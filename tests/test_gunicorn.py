@@ -73,8 +73,8 @@ def test_exposition_passes_promtool_check_metrics(three_workers):
 
 
 def test_threaded_workers_count_concurrent_requests_exactly():
-    # gthread workers answer several requests at once: the recorders' own writes
-    # (app/pull.py writes prometheus_client's files in place) must not lose any.
+    # gthread workers answer several requests at once: the recorders' writes from
+    # concurrent threads must not lose any.
     from concurrent.futures import ThreadPoolExecutor
 
     with UdpListener() as statsd, ThreadPoolExecutor(max_workers=8) as pool:

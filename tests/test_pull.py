@@ -111,8 +111,8 @@ def test_metrics_off_records_nothing(make_app, statsd_server):
     assert statsd_server.datagrams() == []
 
 
-# The recorder writes its values straight into prometheus_client's mmap files
-# (app/pull.py, `_Values`): what a scrape reads must be exactly what the API would have written.
+# The recorder keeps its label children across requests (app/pull.py): what a scrape reads must
+# stay exact when prometheus_client grows its files, and in a forked worker.
 
 
 def exposed() -> dict:
@@ -174,18 +174,3 @@ def test_a_forked_recorder_writes_its_own_files_not_its_parents():
     assert value(exposed(), "http_requests_total", **labels) == 3
     archive_dead_process(pid, directory)  # what gunicorn's master does for a dead worker
     assert value(exposed(), "http_requests_total", **labels) == 3
-
-
-def test_values_outside_the_mmap_store_go_through_prometheus_clients_api():
-    from prometheus_client import CollectorRegistry, Counter, Histogram
-    from prometheus_client.values import MutexValue
-
-    from app.pull import _ApiSeries, _Values
-
-    assert _Values().place(MutexValue("counter", "c", "c", (), (), "")) is None
-    registry = CollectorRegistry()
-    counter = Counter("api_total", "", registry=registry)
-    histogram = Histogram("api_seconds", "", registry=registry)
-    _ApiSeries(counter, histogram).record(0.5, in_flight=False)
-    assert registry.get_sample_value("api_total") == 1
-    assert registry.get_sample_value("api_seconds_sum") == 0.5

@@ -159,22 +159,6 @@ def test_a_failing_recorder_costs_a_data_point_never_the_answer(app, monkeypatch
     assert "could not record the metrics of /" in caplog.text
 
 
-# The common datagram (a request's counter and timer, nothing else) is prepared once per
-# (endpoint, method, status) instead of going through a pystatsd pipeline each time:
-# what leaves must be byte for byte what the pipeline would send.
-
-
-def test_the_prepared_datagram_is_what_a_pystatsd_pipeline_sends(app, statsd_server):
-    push = app.extensions["lab.metrics"].push
-    for seconds in (0.0, 0.0012345678, 2.5, 123.456789):
-        push.request_finished({}, "POST", "database", 503, seconds, in_flight=False)
-        with push.client.pipeline() as pipe:
-            pipe.incr("http.requests.database.POST.503")
-            pipe.timing("http.latency.database.POST", seconds * 1000)
-        prepared, piped = statsd_server.datagrams()
-        assert prepared == piped
-
-
 def test_names_with_a_percent_sign_or_too_long_for_one_datagram_still_go_out_right(app, statsd_server):
     push = app.extensions["lab.metrics"].push
     push.request_finished({}, "GET", "100%_done", 200, 0.001, in_flight=False)

@@ -44,6 +44,7 @@ class PullRecorder:
 
     def __init__(self):
         self._children = {}  # (metric, label values) -> child
+        self._requests = {}  # (method, route, status) -> (its counter child, its histogram child)
 
     def worker_started(self, threads: int) -> None:
         HTTP_CAPACITY.set(threads)
@@ -53,8 +54,15 @@ class PullRecorder:
             HTTP_IN_FLIGHT.inc()
 
     def request_finished(self, method, route, status: int, seconds: float, in_flight: bool = True) -> None:
-        self._child(HTTP_REQUESTS, method, route.template, str(status)).inc()
-        self._child(HTTP_REQUEST_DURATION, method, route.template).observe(seconds)
+        children = self._requests.get((method, route, status))
+        if children is None:
+            children = self._requests[(method, route, status)] = (
+                self._child(HTTP_REQUESTS, method, route.template, str(status)),
+                self._child(HTTP_REQUEST_DURATION, method, route.template),
+            )
+        counter, histogram = children
+        counter.inc()
+        histogram.observe(seconds)
         if in_flight:
             HTTP_IN_FLIGHT.dec()
 

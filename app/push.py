@@ -22,6 +22,7 @@ What makes this safe to run in many gunicorn workers:
   network queue full.)
 """
 
+import functools
 import logging
 import os
 import threading
@@ -176,6 +177,7 @@ class PushRecorder:
         return self.client or _DROP
 
 
+@functools.lru_cache(maxsize=4096)  # closed sets (endpoints, verbs, statuses): formatted once each
 def _request_names(endpoint: str, method: str, status: int) -> tuple[str, str]:
     """The StatsD names of a request's counter and timer (the metric contract), before the prefix."""
     return (

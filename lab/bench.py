@@ -39,7 +39,7 @@ from pathlib import Path
 from urllib.error import HTTPError
 from urllib.request import Request, urlopen
 
-from .processes import Process, http_ok
+from .processes import Process, die_with_parent, http_ok
 from .settings import ROOT, free_port
 from .statsd_daemon import statsd_daemon
 
@@ -160,6 +160,7 @@ class Server:
             name=f"gunicorn with {env}",
             cwd=ROOT,
             env=environment,
+            preexec_fn=die_with_parent,  # a bench stopped with Ctrl-C or killed leaves no server behind
         )
 
     def workers(self) -> set[int]:

@@ -65,7 +65,7 @@ class Stack:
 
     @property
     def pull(self) -> PullQueries:
-        """The contract's PromQL over this stack's app (job "app")."""
+        """The contract's PromQL over this stack's app (job "app"), rates over a few scrapes as Grafana's."""
         return PullQueries(scope=(is_("job", "app"),), window=f"{max(15, 4 * self.scrape_seconds):g}s")
 
     @property

@@ -91,8 +91,7 @@ def eventually(stack, read, failure: str):
 
 def substitute(query: str, variables: dict, stack) -> str:
     """The query as Grafana sends it: each variable on All, the StatsD prefix set to the stack's."""
-    rate_interval = f"{max(15, 4 * stack.scrape_seconds):g}s"
-    values = {**variables, "__rate_interval": rate_interval, "prefix": stack.prefix}
+    values = {**variables, "__rate_interval": stack.pull.window, "prefix": stack.prefix}
     return re.sub(r"\$\{?(\w+)\}?", lambda match: values[match.group(1)], query)
 
 

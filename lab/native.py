@@ -20,9 +20,12 @@ from pathlib import Path
 
 import yaml
 
+from app import config
+
 from . import native_config as cfg
 from .deps import STATSD_DAEMON_JS, SYSTEM_PYTHON
 from .processes import Check, Process, die_with_parent, http_ok, statsd_healthy, stop_all, tcp_open
+from .queries import PushQueries
 from .settings import ROOT, Ports, app_environment, lab_environment
 
 READY_LINE = "native stack ready"
@@ -108,6 +111,9 @@ def services(ports: Ports, data_dir: Path, graphite_env: dict[str, str], loadgen
         "PROMETHEUS_MULTIPROC_DIR": str(data_dir / "run" / "prometheus-multiproc"),
     }
     loop = cfg.LOOPBACK
+    # The app's request counters under the STATSD_PREFIX it runs with: where to look first in Graphite.
+    prefix = config.from_env(app_env)["STATSD_PREFIX"]
+    requests_per_flush = PushQueries(prefix=prefix).requests(per_second=False)
     stack = [
         Service(
             "carbon",
@@ -140,7 +146,7 @@ def services(ports: Ports, data_dir: Path, graphite_env: dict[str, str], loadgen
                 "graphite.wsgi.application",
             ],
             http_ok(f"http://{loop}:{ports.graphite}/version/"),
-            f"http://{loop}:{ports.graphite}/render?target=stats_counts.lab.app.*.*.*.*.*&from=-15min",
+            f"http://{loop}:{ports.graphite}/render?target={requests_per_flush}&from=-15min",
             env=graphite_env,
         ),
         Service(

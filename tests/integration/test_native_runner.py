@@ -61,6 +61,19 @@ def test_ctrl_c_stops_every_service_load_generator_included():
         stack = runner.stack()
         sent = 'sum(http_requests_total{route="/"}) > bool 0'
         wait_until(lambda: stack.promql(sent), 1.0, 10 * stack.settle_seconds(), "load generator traffic")
+        # the Graphite URL it printed shows that traffic too, under the app's own STATSD_PREFIX
+        (graphite_url,) = [line.split()[1] for line in runner.output if line.split()[:1] == ["graphite-web"]]
+        assert stack.push.requests(per_second=False) in graphite_url
+        wait_until(
+            lambda: any(
+                value
+                for series in requests.get(graphite_url + "&format=json", timeout=10).json()
+                for value, _ in series["datapoints"]
+            ),
+            True,
+            10 * stack.settle_seconds(),
+            f"Graphite data at {graphite_url}",
+        )
         runner.process.send_signal(signal.SIGINT)
         assert runner.wait() == 0
         assert "native stack stopped\n" in runner.output

@@ -6,6 +6,10 @@ scrape's time, grow without bound. Here gunicorn's master, in `child_exit`,
 adds a dead worker's counters, histograms and summaries into `<type>_archive.db`
 and removes its files, so the directory holds the live workers plus one
 archive per type. See MULTIPROCESS.md beside this file for why it is safe.
+
+The archive must be in the file format the collector reads. prometheus_client
+writes and reads that format with its `mmap_dict` module and has no public API
+for a file of one's own, so the archive is written with the same module.
 """
 
 import fcntl

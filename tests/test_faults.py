@@ -9,7 +9,7 @@ import pytest
 import requests
 from prometheus_client.mmap_dict import MmapedDict
 
-from .helpers import gunicorn, samples, value, wait_until
+from .helpers import gunicorn, samples, value
 
 TOKEN = "test-admin-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -171,13 +171,17 @@ def test_every_gunicorn_worker_obeys_within_a_second():
             answers = pool.map(lambda _: requests.get(server.url + "/", timeout=10), range(3 * rounds))
             return [answer.status_code for answer in answers]
 
+        def after_the_promise(change):
+            # Poll nothing: a request can reach a worker that has already looked while another has not,
+            # so "three answers agree" proves nothing. Wait out the promise, then every answer must obey.
+            assert change().status_code == 200  # the file is replaced before the answer leaves
+            time.sleep(within)
+
         fault = {"error_rate": 1, "latency_ms": 100}
-        assert requests.put(server.url + "/faults", json=fault, headers=AUTH).status_code == 200
-        wait_until(lambda: three_at_a_time(1), [500] * 3, within, "three answers after the PUT")
+        after_the_promise(lambda: requests.put(server.url + "/faults", json=fault, headers=AUTH))
         assert three_at_a_time(4) == [500] * 12
         failed = answers_per_worker(server, "500")
         assert len(failed) == 3 and all(failed.values()), f"a worker answered no request: {failed}"
 
-        assert requests.delete(server.url + "/faults", headers=AUTH).status_code == 200
-        wait_until(lambda: three_at_a_time(1), [200] * 3, within, "three answers after the DELETE")
+        after_the_promise(lambda: requests.delete(server.url + "/faults", headers=AUTH))
         assert three_at_a_time(10) == [200] * 30

@@ -13,6 +13,11 @@ which says what was measured and why that way.
 2. Scrape cost: `/metrics` time for 1, 2, 4, 8 workers, and after 0, 100 and
    500 recycled workers next to a server that never recycled.
 3. StatsD datagrams per request.
+4. Peers (lab/peers): what a user would pick instead, on the same app with
+   LAB_METRICS=off, loaded in the same rounds: prometheus_flask_exporter's
+   GunicornPrometheusMetrics next to the lab's pull, a tutorial's pystatsd
+   request hooks next to its push. Worker CPU per request above `off`, and
+   the peer's scrape after recycles (section 2) and datagrams (section 3).
 
 Section 1 loads each variant head to head with `off` (both servers on one CPU
 at the same time) for the throughput figure, and alone for the p99: see
@@ -39,6 +44,8 @@ from pathlib import Path
 from urllib.error import HTTPError
 from urllib.request import Request, urlopen
 
+from app import signals
+
 from .processes import Process, die_with_parent, http_ok
 from .settings import ROOT, free_port
 from .statsd_daemon import statsd_daemon
@@ -58,6 +65,16 @@ SCRAPES = 40
 WORKER_COUNTS = (1, 2, 4, 8)
 RECYCLE_CHECKPOINTS = (0, 100, 500)
 RECYCLE_WORKERS = 4
+# Whose StatsD datagrams are counted: the lab's push, and the tutorial hooks beside it.
+DATAGRAM_SUBJECTS = {
+    "the lab": {"LAB_METRICS": "all"},
+    "tutorial hooks": {"LAB_METRICS": "off", "peer": "statsd_hooks"},
+}
+# Whose scrape is measured after recycles: the lab's, and the peer's that keeps every dead worker's files.
+RECYCLE_SUBJECTS = {
+    "the lab": {},
+    "prometheus_flask_exporter": {"peer": "flask_exporter", "LAB_METRICS": "off"},
+}
 
 
 @dataclass(frozen=True)
@@ -67,6 +84,7 @@ class Variant:
     name: str
     metrics: str  # LAB_METRICS
     statsd: str  # where its datagrams go: a key of STATSD_TARGETS
+    peer: str | None = None  # a module of lab/peers, instrumenting the app instead of the lab
 
 
 STATSD_TARGETS = {
@@ -84,6 +102,12 @@ OVERHEAD_VARIANTS = (
     Variant("all", "all", "unread"),
     Variant("all, real StatsD daemon", "all", "daemon"),
 )
+# What a user would pick instead of the lab's pull and push (lab/peers), on the app with LAB_METRICS=off.
+PEER_VARIANTS = (
+    Variant("prometheus_flask_exporter", "off", "unread", peer="flask_exporter"),
+    Variant("statsd, tutorial hooks", "off", "unread", peer="statsd_hooks"),
+)
+PEER_OF = {"prometheus": "prometheus_flask_exporter", "statsd": "statsd, tutorial hooks"}
 # Compared with `all` (StatsD up: its datagrams go to the unread socket).
 DOWN_VARIANTS = (
     Variant("all, StatsD host unresolvable", "all", "unresolvable"),
@@ -139,11 +163,18 @@ def request(url: str, method: str = "GET", timeout: float = 10) -> bytes:
 
 
 class Server:
-    """gunicorn with the lab's config (app/gunicorn.conf.py) on a free port."""
+    """gunicorn with the lab's config (app/gunicorn.conf.py), or a peer's (lab/peers), on a free port."""
 
-    def __init__(self, cpu: int | None = None, **env):
+    def __init__(self, cpu: int | None = None, peer: str | None = None, **env):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        # Where the metrics are scraped, and a name the answer must hold.
+        self.metrics_url, self.metric_name = self.url + "/metrics", signals.HTTP_REQUESTS.name
+        if peer == "flask_exporter":  # its metrics server runs in gunicorn's master, on a port of its own
+            env["PEER_METRICS_PORT"] = free_port()
+            self.metrics_url = f"http://127.0.0.1:{env['PEER_METRICS_PORT']}/metrics"
+            self.metric_name = "flask_http_request_total"
+        config = "app/gunicorn.conf.py" if peer is None else f"python:lab.peers.{peer}"
         self._dir = tempfile.TemporaryDirectory(prefix="bench-multiproc-", dir=_multiproc_parent())
         self.multiproc = Path(self._dir.name)
         environment = {
@@ -156,8 +187,8 @@ class Server:
             **{name: str(value) for name, value in env.items()},
         }
         self.process = Process(
-            _pinned([sys.executable, "-m", "gunicorn", "--config", "app/gunicorn.conf.py"], cpu),
-            name=f"gunicorn with {env}",
+            _pinned([sys.executable, "-m", "gunicorn", "--config", config], cpu),
+            name=f"gunicorn ({config}) with {env}",
             cwd=ROOT,
             env=environment,
             preexec_fn=die_with_parent,  # a bench stopped with Ctrl-C or killed leaves no server behind
@@ -275,6 +306,19 @@ class Overhead:
             return mine
         return [ratio / theirs for ratio, theirs in zip(mine, self.capacity(base), strict=True)]
 
+    def cpu_above_reference(self, name: str) -> list[float]:
+        """Worker CPU µs per request above `off`'s, per round, from the duels."""
+        return [run.cpu_us_per_request - ref.cpu_us_per_request for ref, run in self.duels[name]]
+
+    def cost_ratio(self, name: str, other: str) -> list[float]:
+        """Per round: `name`'s CPU above `off` over `other`'s (below 1: `name` costs less)."""
+        return [
+            mine / theirs
+            for mine, theirs in zip(
+                self.cpu_above_reference(name), self.cpu_above_reference(other), strict=True
+            )
+        ]
+
     def alone_ratio(self, name: str, attribute: str, base: str = REFERENCE.name) -> list[float]:
         return [
             getattr(run, attribute) / getattr(reference, attribute)
@@ -282,7 +326,9 @@ class Overhead:
         ]
 
 
-def overhead(variants=OVERHEAD_VARIANTS + DOWN_VARIANTS, rounds: int = ROUNDS, progress=print) -> Overhead:
+def overhead(
+    variants=OVERHEAD_VARIANTS + PEER_VARIANTS + DOWN_VARIANTS, rounds: int = ROUNDS, progress=print
+) -> Overhead:
     """Every variant in every round, in an order rotated from round to round; fresh servers each round.
 
     Throughput: each variant and `off` are loaded at the same time, their single
@@ -321,6 +367,7 @@ def overhead(variants=OVERHEAD_VARIANTS + DOWN_VARIANTS, rounds: int = ROUNDS, p
                     "STATSD_PORT": targets[variant.statsd][1],
                     "GUNICORN_WORKERS": 1,
                     "GUNICORN_THREADS": 1,
+                    "peer": variant.peer,
                 }
                 for variant in every
             ]
@@ -356,15 +403,15 @@ def send_mix(server: Server, times: int) -> None:
 
 def scrape_ms(server: Server) -> float:
     started = time.perf_counter()
-    body = request(server.url + "/metrics")
+    body = request(server.metrics_url)
     elapsed = (time.perf_counter() - started) * 1000
-    if b"http_requests_total" not in body:
-        raise RuntimeError(f"{server.url}/metrics answered without the metrics")
+    if server.metric_name.encode() not in body:
+        raise RuntimeError(f"{server.metrics_url} answered without {server.metric_name}")
     return elapsed
 
 
 def samples(server: Server) -> int:
-    body = request(server.url + "/metrics").decode()
+    body = request(server.metrics_url).decode()
     return sum(1 for line in body.splitlines() if line and not line.startswith("#"))
 
 
@@ -410,8 +457,8 @@ def recycle_workers(server: Server, workers: int, timeout: float = 60) -> int:
     deadline = time.monotonic() + timeout
     while True:
         new = server.workers() - old
-        # a worker's live gauge file appears when it imports the app's metrics: it has booted
-        if len(new) == workers and all((server.multiproc / f"gauge_livesum_{p}.db").exists() for p in new):
+        # a worker has booted once it has mapped a metric file (the lab's live gauge, the peer's info gauge)
+        if len(new) == workers and all(any(server.multiproc.glob(f"*_{p}.db")) for p in new):
             return len(old)
         if time.monotonic() > deadline:
             raise RuntimeError("gunicorn did not replace its recycled workers")
@@ -428,42 +475,52 @@ class RecycleCost:
 
 def scrape_cost_after_recycles(
     checkpoints=RECYCLE_CHECKPOINTS, workers: int = RECYCLE_WORKERS, progress=print
-) -> dict[int, RecycleCost]:
-    """Scrape a server whose workers were recycled N times, interleaved with one never recycled.
+) -> dict[str, dict[int, RecycleCost]]:
+    """Scrape servers whose workers were recycled N times, interleaved with ones never recycled.
 
-    Both serve the same mix; the recycled one is scraped in a steady state (no
-    recycle during the scrapes), so the figure is what N dead workers leave behind.
+    For the lab and for prometheus_flask_exporter (RECYCLE_SUBJECTS): a
+    recycled and a fresh server each, all serving the same mix. The recycled
+    ones are scraped in a steady state (no recycle during the scrapes), so the
+    figure is what N dead workers leave behind.
     """
     config = {"GUNICORN_WORKERS": workers, "STATSD_HOST": UNRESOLVABLE, **FAST_DB}
-    costs = {}
-    with servers([config, config]) as (recycled, fresh):
+    configs = [{**config, **subject} for subject in RECYCLE_SUBJECTS.values() for _ in ("recycled", "fresh")]
+    costs = {name: {} for name in RECYCLE_SUBJECTS}
+    with servers(configs) as started:
+        pairs = dict(zip(RECYCLE_SUBJECTS, zip(started[::2], started[1::2], strict=True), strict=True))
         done = 0
         for target in checkpoints:
             while done < target:
-                done += recycle_workers(recycled, workers)
-                send_mix(fresh, 4 * workers)
-            send_mix(recycled, 25 * workers)  # the live workers hold every series
-            send_mix(fresh, 25 * workers)
-            times_recycled, times_fresh = interleaved_scrapes([recycled, fresh])
-            costs[target] = RecycleCost(
-                times_recycled, times_fresh, len(recycled.db_files()), len(fresh.db_files())
-            )
-            progress(f"  {done} workers recycled")
+                for recycled, fresh in pairs.values():
+                    recycle_workers(recycled, workers)
+                    send_mix(fresh, 4 * workers)
+                done += workers
+            for recycled, fresh in pairs.values():
+                send_mix(recycled, 25 * workers)  # the live workers hold every series
+                send_mix(fresh, 25 * workers)
+            times = iter(interleaved_scrapes([server for pair in pairs.values() for server in pair]))
+            for name, (recycled, fresh) in pairs.items():
+                costs[name][target] = RecycleCost(
+                    next(times), next(times), len(recycled.db_files()), len(fresh.db_files())
+                )
+            progress(f"  {done} workers recycled, in each of {len(pairs)} servers")
     return costs
 
 
 # -- 3. datagrams per request ------------------------------------------------------------------------
 
 
-def datagrams_per_request(requests: int = 200) -> tuple[int, int]:
+def datagrams_per_request(requests: int = 200, **subject) -> tuple[int, int]:
     """Return (datagrams, requests) for the mix, read by a socket that keeps up.
+
+    `subject`: the server's settings (LAB_METRICS, or a peer), from DATAGRAM_SUBJECTS.
 
     A request's datagram leaves before its answer, and loopback delivers at
     once: after each answer, everything it sent is already in the socket.
     """
     with unread_udp_socket() as sock:
         sock.setblocking(False)
-        config = {"LAB_METRICS": "all", "STATSD_HOST": "127.0.0.1", "STATSD_PORT": sock.getsockname()[1]}
+        config = {"STATSD_HOST": "127.0.0.1", "STATSD_PORT": sock.getsockname()[1], **subject}
 
         def drain() -> int:
             count = 0
@@ -501,7 +558,8 @@ def _machine() -> str:
             model = line.split(":", 1)[1].strip()
             break
     versions = ", ".join(
-        f"{name} {metadata.version(name)}" for name in ("gunicorn", "Flask", "prometheus_client", "statsd")
+        f"{name} {metadata.version(name)}"
+        for name in ("gunicorn", "Flask", "prometheus_client", "statsd", "prometheus-flask-exporter")
     )
     return (
         f"{platform.node()}, {len(os.sched_getaffinity(0))} CPUs ({model}), Linux {platform.release()}, "
@@ -510,14 +568,33 @@ def _machine() -> str:
 
 
 def _target(variant: Variant) -> str:
-    return "(none sent)" if variant.metrics in ("off", "prometheus") else STATSD_TARGETS[variant.statsd]
+    sends = variant.metrics in ("statsd", "all") or variant.peer == "statsd_hooks"
+    return STATSD_TARGETS[variant.statsd] if sends else "(none sent)"
+
+
+def _label(variant: Variant) -> str:
+    if variant.peer is not None:
+        return f"off + {variant.name} (peer)"
+    return variant.metrics if variant.name != "off, a second server" else "off (control)"
+
+
+# Where each compared pipeline's cost goes, per request (section 4).
+COST_NOTES = {
+    "prometheus": "one counter and one histogram child, kept per (method, route, status) after the first "
+    "request, each a write to the worker's mmap file; the in-flight gauge up and down",
+    "prometheus_flask_exporter": "`.labels()` looked up on every request for a histogram of 15 default "
+    "buckets and a counter, labelled by raw path, in its own before/after_request hooks",
+    "statsd": "the names formatted once per (endpoint, method, status), then one pipeline: one `sendto`",
+    "statsd, tutorial hooks": "two StatsClient calls, each formatting its name and sending a datagram of "
+    "its own: two `sendto`",
+}
 
 
 def results_text(
     over: Overhead,
     by_workers: dict[int, ScrapeCost],
-    recycles: dict[int, RecycleCost],
-    datagrams: tuple[int, int],
+    recycles: dict[str, dict[int, RecycleCost]],
+    datagrams: dict[str, tuple[int, int]],
     elapsed: float,
 ) -> str:
     app_cpu, load_cpu = cpu_plan()
@@ -559,12 +636,11 @@ def results_text(
         "throughput, alone |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
-    for variant in OVERHEAD_VARIANTS:
+    for variant in OVERHEAD_VARIANTS + PEER_VARIANTS:
         if variant.name not in over.duels:
             continue
-        label = variant.metrics if variant.name != "off, a second server" else "off (control)"
         lines.append(
-            f"| {label} | {_target(variant)} | {_median_range(over.capacity(variant.name))} | "
+            f"| {_label(variant)} | {_target(variant)} | {_median_range(over.capacity(variant.name))} | "
             f"{_median_range(over.alone_ratio(variant.name, 'p50_ms'), 2)} | "
             f"{_median_range(over.alone_ratio(variant.name, 'p99_ms'), 2)} | "
             f"{_median_range(over.alone_ratio(variant.name, 'rps'))} |"
@@ -608,28 +684,62 @@ def results_text(
         "",
         f"After N recycled workers: {RECYCLE_WORKERS} workers, recycled by serving the mix then a SIGTERM to",
         "each (a graceful exit, as after `max_requests`) until N have gone, then scraped in a steady state,",
-        "interleaved with a server of the same config that never recycled. The archive (app/multiproc.py)",
-        "folds each dead worker's files into one per type, so the directory holds the live workers' files",
-        "plus the archives, whatever N.",
+        "interleaved with a server of the same config that never recycled; the same for",
+        "prometheus_flask_exporter (lab/peers/flask_exporter.py, its metrics server in gunicorn's master).",
+        "The lab's archive (app/multiproc.py) folds each dead worker's files into one per type, so its",
+        "directory holds the live workers' files plus the archives, whatever N. prometheus_flask_exporter's",
+        "`mark_process_dead_on_child_exit` removes a dead worker's live gauges only: every other file stays,",
+        "and every scrape reads them all. Ratio: recycled / fresh p50.",
         "",
-        "| recycled workers | p50 (ms) | p50 of the fresh server (ms) | ratio | `*.db` files (fresh) |",
-        "| --- | --- | --- | --- | --- |",
+        "| recycled workers | "
+        + " | ".join(f"{name}: p50 ms (fresh) | ratio | `*.db` files" for name in recycles)
+        + " |",
+        "| --- |" + " --- | --- | --- |" * len(recycles),
     ]
-    for target, cost in recycles.items():
-        recycled, fresh = statistics.median(cost.recycled), statistics.median(cost.fresh)
-        lines.append(
-            f"| {target} | {recycled:.1f} | {fresh:.1f} | {recycled / fresh:.2f} | "
-            f"{cost.files} ({cost.files_fresh}) |"
-        )
-    received, sent = datagrams
+    for target in RECYCLE_CHECKPOINTS:
+        cells = []
+        for cost in (by_target[target] for by_target in recycles.values()):
+            recycled, fresh = statistics.median(cost.recycled), statistics.median(cost.fresh)
+            cells.append(
+                f"{recycled:.1f} ({fresh:.1f}) | {recycled / fresh:.2f} | {cost.files} ({cost.files_fresh})"
+            )
+        lines.append(f"| {target} | " + " | ".join(cells) + " |")
     lines += [
         "",
         "## 3. StatsD datagrams per request",
         "",
-        f"{received / sent:.2f}: {received} datagrams for {sent} requests of the mix, counted by a socket",
-        "that reads them all (the in-flight gauge, pushed once a second by a background thread, aside).",
+        "Counted by a socket that reads them all, over the mix (the lab's in-flight gauge, pushed once a",
+        "second by a background thread, aside).",
         "",
+        "| sender | datagrams per request |",
+        "| --- | --- |",
     ]
+    for name, (received, sent) in datagrams.items():
+        lines.append(f"| {name} | {received / sent:.2f} ({received} for {sent} requests) |")
+    lines += [
+        "",
+        "## 4. Against the peers",
+        "",
+        "What a user would pick instead (lab/peers): each peer is the app with LAB_METRICS=off plus the",
+        "peer's instrumentation, under the same gunicorn settings, loaded in the same rounds as section 1.",
+        "**µs above `off`**: the worker CPU per request of the variant minus `off`'s, in their head-to-head",
+        "duel, median (min–max) over the rounds. **lab / peer**: the lab's µs above `off` over the peer's,",
+        "per round: below 1, the lab costs less.",
+        "",
+        "| pipeline | lab: µs above `off` | peer | peer: µs above `off` | lab / peer |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for lab, peer in PEER_OF.items():
+        if lab not in over.duels or peer not in over.duels:
+            continue
+        lines.append(
+            f"| {lab} | {_median_range(over.cpu_above_reference(lab), 1)} | {peer} | "
+            f"{_median_range(over.cpu_above_reference(peer), 1)} | "
+            f"{_median_range(over.cost_ratio(lab, peer), 2)} |"
+        )
+    lines += ["", "Where the cost goes, per request:", ""]
+    lines += [f"- {name}: {note}." for name, note in COST_NOTES.items()]
+    lines.append("")
     return "\n".join(lines)
 
 
@@ -637,14 +747,14 @@ def run() -> int:
     if shutil.which("wrk") is None:
         sys.exit("wrk not found: `make deps` installs it (Debian package wrk)")
     started = time.monotonic()
-    variants = OVERHEAD_VARIANTS + DOWN_VARIANTS
-    print(f"1/3 instrumentation overhead: {len(variants) + 1} servers, {ROUNDS} rounds")
+    variants = OVERHEAD_VARIANTS + PEER_VARIANTS + DOWN_VARIANTS
+    print(f"1/3 instrumentation overhead, the peers' too: {len(variants) + 1} servers, {ROUNDS} rounds")
     over = overhead(variants)
-    print("2/3 scrape cost, by workers and after recycles")
+    print("2/3 scrape cost, by workers and after recycles (the lab's and prometheus_flask_exporter's)")
     by_workers = scrape_cost_by_workers()
     recycles = scrape_cost_after_recycles()
-    print("3/3 StatsD datagrams per request")
-    datagrams = datagrams_per_request()
+    print("3/3 StatsD datagrams per request (the lab's and the tutorial hooks')")
+    datagrams = {name: datagrams_per_request(**subject) for name, subject in DATAGRAM_SUBJECTS.items()}
     text = results_text(over, by_workers, recycles, datagrams, time.monotonic() - started)
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(text)

@@ -41,24 +41,49 @@ def test_throughput_ratio_is_requests_per_cpu_second_head_to_head():
     assert over.capacity("all, down", "all") == pytest.approx([(400 / 420) / (400 / 440), 1.1])
 
 
+def test_peers_cost_is_cpu_above_off_and_lab_over_peer_per_round():
+    def duel(reference_us, variant_us):
+        return Load(1000, 0, 0, 0, reference_us * 10**6), Load(1000, 0, 0, 0, variant_us * 10**6)
+
+    over = Overhead(duels={"lab": [duel(400, 420), duel(500, 530)], "peer": [duel(400, 440), duel(500, 510)]})
+    assert over.cpu_above_reference("lab") == pytest.approx([20, 30])
+    assert over.cost_ratio("lab", "peer") == pytest.approx([0.5, 3.0])
+
+
 def test_the_report_has_every_table():
     def load(rps, p99, cpu_us):
         return Load(1000, rps, p99 / 2, p99, cpu_us * 1000 * 1000)
 
-    names = [v.name for v in (*bench.OVERHEAD_VARIANTS, *bench.DOWN_VARIANTS)]
+    names = [v.name for v in (*bench.OVERHEAD_VARIANTS, *bench.PEER_VARIANTS, *bench.DOWN_VARIANTS)]
     over = Overhead(
         duels={name: [(load(0, 0, 400), load(0, 0, 420))] for name in names},
         alone={name: [load(2000, 3.0, 400)] for name in [bench.REFERENCE.name, *names]},
         rounds=1,
     )
+    over.duels["prometheus_flask_exporter"] = [(load(0, 0, 400), load(0, 0, 440))]
     by_workers = {workers: ScrapeCost([4.0, 5.0, 6.0], 3 * workers, 150) for workers in bench.WORKER_COUNTS}
-    recycles = {n: bench.RecycleCost([5.0, 6.0], [5.0, 5.0], 14, 12) for n in bench.RECYCLE_CHECKPOINTS}
-    text = bench.results_text(over, by_workers, recycles, (200, 200), 300.0)
+    recycles = {
+        "the lab": {n: bench.RecycleCost([5.0, 6.0], [5.0, 5.0], 14, 12) for n in bench.RECYCLE_CHECKPOINTS},
+        "prometheus_flask_exporter": {
+            n: bench.RecycleCost([5.0 + n, 6.0 + n], [5.0, 5.0], 12 + 3 * n, 12)
+            for n in bench.RECYCLE_CHECKPOINTS
+        },
+    }
+    datagrams = {"the lab": (200, 200), "tutorial hooks": (400, 200)}
+    text = bench.results_text(over, by_workers, recycles, datagrams, 300.0)
     assert "| prometheus | (none sent) | 0.952 (0.952–0.952) | 1.00 (1.00–1.00) | 1.00 (1.00–1.00) |" in text
+    assert "| off + statsd, tutorial hooks (peer) | a bound UDP socket nobody reads | 0.952" in text
     assert "| a UDP port nobody has bound | 1.000 (1.000–1.000) |" in text
     assert "| 8 | 5.0 | 4.5–5.5 | 6.0 | 24 | 150 |" in text
-    assert "| 500 | 5.5 | 5.0 | 1.10 | 14 (12) |" in text
-    assert "1.00: 200 datagrams for 200 requests" in text
+    assert "| 500 | 5.5 (5.0) | 1.10 | 14 (12) | 505.5 (5.0) | 101.10 | 1512 (12) |" in text
+    assert (
+        "| the lab | 1.00 (200 for 200 requests) |\n| tutorial hooks | 2.00 (400 for 200 requests) |" in text
+    )
+    # the lab's pull 20 µs above off, the peer's 40: half the cost
+    assert (
+        "| prometheus | 20.0 (20.0–20.0) | prometheus_flask_exporter | 40.0 (40.0–40.0) | 0.50 (0.50–0.50) |"
+        in text
+    )
 
 
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk not installed (make deps)")
@@ -71,6 +96,28 @@ def test_one_tiny_round_of_the_overhead_figure_runs(monkeypatch):
     assert over.alone["all"][0].requests > 0 and over.alone["off"][0].p99_ms > 0
 
 
-def test_datagrams_per_request_counts_one_per_request():
-    received, sent = bench.datagrams_per_request(requests=20)
-    assert received == sent == 20
+def test_the_lab_sends_one_datagram_per_request_and_the_tutorial_hooks_two():
+    assert bench.datagrams_per_request(20, **bench.DATAGRAM_SUBJECTS["the lab"]) == (20, 20)
+    assert bench.datagrams_per_request(20, **bench.DATAGRAM_SUBJECTS["tutorial hooks"]) == (40, 20)
+
+
+def test_a_recycled_worker_leaves_files_behind_under_the_peer_not_under_the_lab():
+    config = {"GUNICORN_WORKERS": 2, "STATSD_HOST": bench.UNRESOLVABLE, **bench.FAST_DB}
+    subjects = bench.RECYCLE_SUBJECTS
+    with bench.servers([{**config, **subject} for subject in subjects.values()]) as (lab, peer):
+
+        def recycle_then_serve():
+            for server in (lab, peer):
+                bench.recycle_workers(server, 2)  # serves the mix, then SIGTERMs every worker
+                bench.send_mix(server, 10)  # the new workers write their files
+                assert server.metric_name.encode() in bench.request(server.metrics_url)
+
+        def files_of(server, pids) -> list[str]:
+            suffixes = tuple(f"_{pid}.db" for pid in pids)
+            return [name for name in server.db_files() if name.endswith(suffixes)]
+
+        recycle_then_serve()
+        lab_dead, peer_dead = lab.workers(), peer.workers()  # the next recycle's victims
+        recycle_then_serve()
+        assert files_of(lab, lab_dead) == []  # folded into the archive (app/multiproc.py)
+        assert files_of(peer, peer_dead)  # only their live gauges are gone

@@ -24,7 +24,7 @@ worker_class = "app.gunicorn_workers.SyncWorker" if threads == 1 else "app.gunic
 max_requests = _settings["GUNICORN_MAX_REQUESTS"]  # 0: never recycle
 accesslog = None
 errorlog = "-"
-# gunicorn >= 25 opens a control socket at one fixed path per user: several
+# gunicorn >= 26 opens a control socket at one fixed path per user: several
 # instances (tests, a read-only container root) would fight over it.
 control_socket_disable = True
 

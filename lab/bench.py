@@ -46,6 +46,7 @@ from urllib.request import Request, urlopen
 
 from app import signals
 
+from .peers import PEERS
 from .processes import Process, die_with_parent, http_ok
 from .settings import ROOT, free_port
 from .statsd_daemon import statsd_daemon
@@ -86,6 +87,11 @@ class Variant:
     statsd: str  # where its datagrams go: a key of STATSD_TARGETS
     peer: str | None = None  # a module of lab/peers, instrumenting the app instead of the lab
 
+    @property
+    def pipeline(self) -> str:
+        """The LAB_METRICS pipeline this variant's metrics are: its own, or the one its peer replaces."""
+        return self.metrics if self.peer is None else PEERS[self.peer].replaces
+
 
 STATSD_TARGETS = {
     "unread": "a bound UDP socket nobody reads",
@@ -107,7 +113,7 @@ PEER_VARIANTS = (
     Variant("prometheus_flask_exporter", "off", "unread", peer="flask_exporter"),
     Variant("statsd, tutorial hooks", "off", "unread", peer="statsd_hooks"),
 )
-PEER_OF = {"prometheus": "prometheus_flask_exporter", "statsd": "statsd, tutorial hooks"}
+PEER_OF = {variant.pipeline: variant.name for variant in PEER_VARIANTS}  # lab variant -> its peer
 # Compared with `all` (StatsD up: its datagrams go to the unread socket).
 DOWN_VARIANTS = (
     Variant("all, StatsD host unresolvable", "all", "unresolvable"),
@@ -170,10 +176,12 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         # Where the metrics are scraped, and a name the answer must hold.
         self.metrics_url, self.metric_name = self.url + "/metrics", signals.HTTP_REQUESTS.name
-        if peer == "flask_exporter":  # its metrics server runs in gunicorn's master, on a port of its own
+        if (
+            peer is not None and PEERS[peer].scraped_metric
+        ):  # served by gunicorn's master, on a port of its own
             env["PEER_METRICS_PORT"] = free_port()
             self.metrics_url = f"http://127.0.0.1:{env['PEER_METRICS_PORT']}/metrics"
-            self.metric_name = "flask_http_request_total"
+            self.metric_name = PEERS[peer].scraped_metric
         config = "app/gunicorn.conf.py" if peer is None else f"python:lab.peers.{peer}"
         self._dir = tempfile.TemporaryDirectory(prefix="bench-multiproc-", dir=_multiproc_parent())
         self.multiproc = Path(self._dir.name)
@@ -445,10 +453,10 @@ def scrape_cost_by_workers(counts=WORKER_COUNTS) -> dict[int, ScrapeCost]:
         }
 
 
-def recycle_workers(server: Server, workers: int, timeout: float = 60) -> int:
+def recycle_workers(server: Server, workers: int, timeout: float = 60) -> None:
     """Serve the mix, then SIGTERM every worker (a graceful exit, as after max_requests).
 
-    Return how many were recycled, once all their successors have booted.
+    Return once all their successors have booted.
     """
     send_mix(server, 4 * workers)
     old = server.workers()
@@ -459,7 +467,7 @@ def recycle_workers(server: Server, workers: int, timeout: float = 60) -> int:
         new = server.workers() - old
         # a worker has booted once it has mapped a metric file (the lab's live gauge, the peer's info gauge)
         if len(new) == workers and all(any(server.multiproc.glob(f"*_{p}.db")) for p in new):
-            return len(old)
+            return
         if time.monotonic() > deadline:
             raise RuntimeError("gunicorn did not replace its recycled workers")
         time.sleep(0.01)
@@ -568,8 +576,7 @@ def _machine() -> str:
 
 
 def _target(variant: Variant) -> str:
-    sends = variant.metrics in ("statsd", "all") or variant.peer == "statsd_hooks"
-    return STATSD_TARGETS[variant.statsd] if sends else "(none sent)"
+    return STATSD_TARGETS[variant.statsd] if variant.pipeline in ("statsd", "all") else "(none sent)"
 
 
 def _label(variant: Variant) -> str:

@@ -10,10 +10,26 @@ tutorial does. Same routes, same workers, same bind: only the metrics differ.
 
 import runpy
 from types import ModuleType
+from typing import NamedTuple
 
 from ..settings import ROOT
 
-__all__ = ["lab_gunicorn_settings"]
+__all__ = ["PEERS", "Peer", "lab_gunicorn_settings"]
+
+
+class Peer(NamedTuple):
+    """What the bench needs to know of a peer module (importing one runs gunicorn's config)."""
+
+    replaces: str  # the LAB_METRICS pipeline it stands in for
+    scraped_metric: str | None = (
+        None  # a pull peer: a metric its own metrics server (PEER_METRICS_PORT) serves
+    )
+
+
+PEERS = {
+    "flask_exporter": Peer("prometheus", scraped_metric="flask_http_request_total"),
+    "statsd_hooks": Peer("statsd"),
+}
 
 
 def lab_gunicorn_settings() -> dict:

@@ -80,11 +80,9 @@ class PullQueries:
 
         Buckets that did not exist `seconds` ago (a series born meanwhile) count from 0.
         """
-        buckets = f"sum by (le) ({self.select(HTTP_REQUEST_DURATION.name + '_bucket', *matchers)})"
-        offset = f"{round(seconds * 1000)}ms"
-        then = (
-            f"sum by (le) ({self.select(HTTP_REQUEST_DURATION.name + '_bucket', *matchers)} offset {offset})"
-        )
+        selector = self.select(HTTP_REQUEST_DURATION.name + "_bucket", *matchers)
+        buckets = f"sum by (le) ({selector})"
+        then = f"sum by (le) ({selector} offset {round(seconds * 1000)}ms)"
         return f"histogram_quantile({q:g}, {buckets} - ({then} or {buckets} * 0))"
 
     def saturation(self) -> str:

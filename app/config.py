@@ -11,7 +11,8 @@ from collections.abc import Mapping
 
 from . import signals
 
-METRICS_MODES = ("off", "prometheus", "statsd", "all")
+# LAB_METRICS: a comma-separated list of these pipelines (`prometheus,otel`), or `all`, or `off`.
+PIPELINES = ("prometheus", "statsd", "otel")
 
 DEFAULTS = {
     "APP_HOST": "127.0.0.1",
@@ -29,6 +30,14 @@ DEFAULTS = {
     "GUNICORN_THREADS": 1,
     "GUNICORN_MAX_REQUESTS": 0,
     "LAB_METRICS": "all",
+    # OpenTelemetry's own variables, read here for the lab's defaults (the SDK reads the
+    # rest of its OTEL_* variables itself: timeouts, headers, OTEL_RESOURCE_ATTRIBUTES).
+    # The endpoint is the receiver on the compose network, as STATSD_HOST is.
+    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "http://prometheus:9090/api/v1/otlp/v1/metrics",
+    "OTEL_METRIC_EXPORT_INTERVAL": 5000,  # ms; the SDK's own default is 60 s
+    "OTEL_SERVICE_NAME": "app",  # becomes the `job` label, as the scrape job's name
+    # e.g. deployment.environment=lab: read by the SDK itself; listed so compose passes it on.
+    "OTEL_RESOURCE_ATTRIBUTES": "",
     # The post's /database/ sleeps a random 1-3 s; tests shorten it.
     "DB_DELAY_MIN_SECONDS": 1.0,
     "DB_DELAY_MAX_SECONDS": 3.0,
@@ -67,18 +76,32 @@ def from_env(environ: Mapping[str, str] | None = None) -> dict:
     return validate(settings)
 
 
+def pipelines(lab_metrics: str) -> frozenset[str]:
+    """The pipelines a LAB_METRICS value switches on (`all`: every one; `off`: none)."""
+    names = [name.strip() for name in lab_metrics.split(",")]
+    if names == ["all"]:
+        return frozenset(PIPELINES)
+    if names == ["off"]:
+        return frozenset()
+    wrong = [name for name in names if name not in PIPELINES]
+    if wrong or len(set(names)) != len(names):
+        raise ConfigError(
+            f"LAB_METRICS={lab_metrics!r}: expected all, off, or a comma-separated list of "
+            f"{', '.join(PIPELINES)} (each once)"
+        )
+    return frozenset(names)
+
+
 def validate(settings: dict) -> dict:
     """Check the settings that depend on each other or on a fixed choice."""
-    if settings["LAB_METRICS"] not in METRICS_MODES:
-        raise ConfigError(
-            f"LAB_METRICS={settings['LAB_METRICS']!r}: expected one of {', '.join(METRICS_MODES)}"
-        )
+    pipelines(settings["LAB_METRICS"])
     if settings["DB_DELAY_MIN_SECONDS"] > settings["DB_DELAY_MAX_SECONDS"]:
         raise ConfigError(
             f"DB_DELAY_MIN_SECONDS={settings['DB_DELAY_MIN_SECONDS']} is above "
             f"DB_DELAY_MAX_SECONDS={settings['DB_DELAY_MAX_SECONDS']}"
         )
-    for name in ("GUNICORN_WORKERS", "GUNICORN_THREADS", "STATSD_GAUGE_INTERVAL"):
+    positive = ("GUNICORN_WORKERS", "GUNICORN_THREADS", "STATSD_GAUGE_INTERVAL")
+    for name in (*positive, "OTEL_METRIC_EXPORT_INTERVAL"):
         if settings[name] <= 0:
             raise ConfigError(f"{name}={settings[name]}: must be above 0")
     return settings

@@ -15,7 +15,9 @@ from time import perf_counter
 
 from flask import Flask
 
+from .config import pipelines
 from .labels import UNMATCHED_ROUTE, Routes, method_label
+from .otel import OtelRecorder
 from .pull import PullRecorder
 from .push import PushRecorder
 from .signals import STATSD_DB_QUERY
@@ -24,18 +26,21 @@ log = logging.getLogger(__name__)
 
 
 class Metrics:
-    """The app's metrics: pull (Prometheus), push (StatsD), both or none."""
+    """The app's metrics: pull (Prometheus), push (StatsD), push (OTLP), any of them or none."""
 
-    def __init__(self, pull: PullRecorder | None, push: PushRecorder | None):
+    def __init__(
+        self, pull: PullRecorder | None, push: PushRecorder | None, otel: OtelRecorder | None = None
+    ):
         self.pull = pull
         self.push = push
+        self.otel = otel
 
     @classmethod
     def from_config(cls, config) -> "Metrics":
-        mode = config["LAB_METRICS"]
-        pull = PullRecorder() if mode in ("prometheus", "all") else None
-        push = None
-        if mode in ("statsd", "all"):
+        chosen = pipelines(config["LAB_METRICS"])
+        pull = PullRecorder() if "prometheus" in chosen else None
+        push = otel = None
+        if "statsd" in chosen:
             push = PushRecorder(
                 config["STATSD_HOST"],
                 config["STATSD_PORT"],
@@ -43,11 +48,21 @@ class Metrics:
                 gauge_interval=config["STATSD_GAUGE_INTERVAL"],
                 resolve_interval=config["STATSD_RESOLVE_INTERVAL"],
             )
-        return cls(pull, push)
+        if "otel" in chosen:
+            otel = OtelRecorder(
+                config["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"],
+                config["OTEL_METRIC_EXPORT_INTERVAL"],
+                config["OTEL_SERVICE_NAME"],
+            )
+        return cls(pull, push, otel)
+
+    @property
+    def recording(self) -> bool:
+        return any(recorder is not None for recorder in (self.pull, self.push, self.otel))
 
     def init_app(self, app: Flask) -> None:
         app.extensions["lab.metrics"] = self
-        if self.pull is not None or self.push is not None:
+        if self.recording:
             app.request_class = _kept_in_environ(app.request_class)
             app.wsgi_app = _RequestTimer(app, self)
 
@@ -55,16 +70,22 @@ class Metrics:
         """Count this worker's capacity (called by gunicorn's post_worker_init)."""
         if self.pull is not None:
             self.pull.worker_started(threads)
+        if self.otel is not None:
+            self.otel.worker_started(threads)
 
     def worker_stopping(self) -> None:
-        """Take this worker out of the push gauge (called by gunicorn's worker_exit)."""
+        """Take this worker out of the push gauge and export its last OTLP (gunicorn's worker_exit)."""
         if self.push is not None:
             self.push.worker_stopping()
+        if self.otel is not None:
+            self.otel.close()
 
     def close(self) -> None:
-        """Release the StatsD socket (an app built and dropped, as in tests)."""
+        """Release the StatsD socket and the OTLP exporter (an app built and dropped, as in tests)."""
         if self.push is not None:
             self.push.close()
+        if self.otel is not None:
+            self.otel.close()
 
     def request_rejected(self, method: str, status: int) -> None:
         """Count a request gunicorn answered before the app saw it (app/gunicorn_workers.py)."""
@@ -77,12 +98,16 @@ class Metrics:
             self.push.request_finished(
                 environ, method, UNMATCHED_ROUTE.endpoint, status, 0.0, in_flight=False
             )
+        if self.otel is not None:
+            self.otel.request_finished(method, UNMATCHED_ROUTE, status, 0.0, in_flight=False)
 
     def db_query(self, operation: str, seconds: float) -> None:
         if self.pull is not None:
             self.pull.db_query(operation, seconds)
         if self.push is not None:
             self.push.timing(STATSD_DB_QUERY.format(operation=operation), seconds)
+        if self.otel is not None:
+            self.otel.db_query(operation, seconds)
 
     def blog_request(self, endpoint: str) -> None:
         if self.pull is not None:
@@ -121,6 +146,7 @@ class _RequestTimer:
         self.wsgi_app = app.wsgi_app
         self.pull = metrics.pull
         self.push = metrics.push
+        self.otel = metrics.otel
         self.routes = Routes(app)
 
     def __call__(self, environ, start_response):
@@ -131,12 +157,14 @@ class _RequestTimer:
             status = int(status_line[:3])
             return start_response(status_line, headers, exc_info)
 
-        pull, push = self.pull, self.push
+        pull, push, otel = self.pull, self.push, self.otel
         in_flight = environ.get("PATH_INFO") not in SCRAPE_PATHS
         if pull is not None:
             pull.request_started(in_flight)
         if push is not None:
             push.request_started(environ, in_flight)
+        if otel is not None:
+            otel.request_started(in_flight)
         started = perf_counter()
         try:
             return self.wsgi_app(environ, capture_status)
@@ -150,5 +178,7 @@ class _RequestTimer:
                     pull.request_finished(method, route, status, seconds, in_flight)
                 if push is not None:
                     push.request_finished(environ, method, route.endpoint, status, seconds, in_flight)
+                if otel is not None:
+                    otel.request_finished(method, route, status, seconds, in_flight)
             except Exception:  # a bug here may cost a data point, never the client's answer
                 log.exception("could not record the metrics of %s", environ.get("PATH_INFO"))

@@ -1,15 +1,19 @@
 """The signal contract: every name the app emits, written once.
 
 These names are the lab's public interface. The recorders (app/pull.py,
-app/push.py) emit them; the queries of the dashboards, the experiment and the
+app/push.py, app/otel.py) emit them; the queries of the dashboards, the experiment and the
 tests (lab/queries.py) are built from them; a test checks that nothing names a
 series this module does not define. Renaming one is a breaking change.
 
     HTTP_REQUESTS.name                    # 'http_requests_total'
     STATSD_REQUESTS.format(endpoint="index", method="GET", status=200)
+    OTEL_REQUEST_DURATION.metric.name     # 'http_server_request_duration_seconds'
 """
 
 from typing import NamedTuple
+
+from opentelemetry.semconv.attributes import db_attributes, http_attributes
+from opentelemetry.semconv.metrics import db_metrics, http_metrics
 
 # -- labels and their bounded values ----------------------------------------------------------------
 
@@ -96,3 +100,69 @@ STATSD_NAMES = {
     "timer": (STATSD_LATENCY, STATSD_DB_QUERY),
     "gauge": (STATSD_IN_FLIGHT,),
 }
+
+# -- push: OpenTelemetry (OTLP) ------------------------------------------------------------------------
+#
+# Names from OpenTelemetry's semantic conventions (opentelemetry-semantic-conventions' stable
+# modules where it has them). The attribute *values* are the lab's own, as in the two other
+# pipelines: a route that matched no rule is `unmatched` (semconv would leave http.route out)
+# and an unusual verb is `other` (semconv says `_OTHER`), so the three agree label for label.
+
+SEMCONV_METHOD = http_attributes.HTTP_REQUEST_METHOD
+SEMCONV_ROUTE = http_attributes.HTTP_ROUTE
+SEMCONV_STATUS = http_attributes.HTTP_RESPONSE_STATUS_CODE
+SEMCONV_DB_OPERATION = db_attributes.DB_OPERATION_NAME
+
+# OTLP unit -> the suffix Prometheus 3 (translation UnderscoreEscapingWithSuffixes, its default)
+# appends; annotations in braces ("{request}") name no unit and add none.
+PROMETHEUS_UNIT_SUFFIXES = {"s": "seconds"}
+
+
+class Instrument(NamedTuple):
+    """An OpenTelemetry instrument of the contract, and the Prometheus series its OTLP push becomes."""
+
+    name: str  # dotted, as the SDK creates it
+    kind: str  # histogram or up_down_counter
+    unit: str  # UCUM, as OTLP carries it
+    description: str
+    attributes: tuple[str, ...] = ()
+
+    @property
+    def metric(self) -> Metric:
+        """The metric as Prometheus 3 stores the OTLP push (and VictoriaMetrics with Prometheus naming)."""
+        name = self.name.replace(".", "_")
+        if not self.unit.startswith("{"):
+            name += "_" + PROMETHEUS_UNIT_SUFFIXES[self.unit]
+        # An up-down counter is a non-monotonic sum: a gauge, with no `_total`.
+        kind = "histogram" if self.kind == "histogram" else "gauge"
+        labels = tuple(attribute.replace(".", "_") for attribute in self.attributes)
+        return Metric(name, kind, self.description, labels)
+
+
+OTEL_REQUEST_DURATION = Instrument(
+    http_metrics.HTTP_SERVER_REQUEST_DURATION,
+    "histogram",
+    "s",
+    "Duration of HTTP server requests.",
+    (SEMCONV_METHOD, SEMCONV_ROUTE, SEMCONV_STATUS),
+)
+# Experimental in the conventions: opentelemetry-semantic-conventions keeps it in its private
+# `_incubating` module, which the lab does not import.
+OTEL_ACTIVE_REQUESTS = Instrument(
+    "http.server.active_requests", "up_down_counter", "{request}", "Number of active HTTP server requests."
+)
+# Not in the conventions: the lab's own namespace, as OpenTelemetry asks of custom metrics.
+OTEL_CAPACITY = Instrument(
+    "lab.http.server.capacity",
+    "up_down_counter",
+    "{request}",
+    "Requests the live workers can answer at once (workers x threads).",
+)
+OTEL_DB_QUERY_DURATION = Instrument(
+    db_metrics.DB_CLIENT_OPERATION_DURATION,
+    "histogram",
+    "s",
+    "Duration of (simulated) database client operations.",
+    (SEMCONV_DB_OPERATION,),
+)
+OTEL_INSTRUMENTS = (OTEL_REQUEST_DURATION, OTEL_ACTIVE_REQUESTS, OTEL_CAPACITY, OTEL_DB_QUERY_DURATION)

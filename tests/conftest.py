@@ -13,14 +13,30 @@ import pytest  # noqa: E402
 from app import create_app  # noqa: E402
 from app.config import DEFAULTS  # noqa: E402
 
-from .helpers import UdpListener  # noqa: E402
+from .helpers import OtlpListener, UdpListener  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def otlp_receiver():
+    """Where every app a test builds exports OTLP, unless the test says otherwise."""
+    with OtlpListener() as listener:
+        yield listener
 
 
 @pytest.fixture(autouse=True)
-def clean_environment(monkeypatch):
-    """Keep a developer's exported lab settings out of every test."""
+def clean_environment(monkeypatch, otlp_receiver):
+    """Keep a developer's exported lab settings out of every test; OTLP goes to this machine."""
     for name in DEFAULTS:
         monkeypatch.delenv(name, raising=False)
+    # The default endpoint names the compose network's Prometheus: no export leaves 127.0.0.1.
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", otlp_receiver.endpoint)
+
+
+@pytest.fixture
+def otlp_server():
+    """A receiver of this test's own, as statsd_server is for StatsD."""
+    with OtlpListener() as listener:
+        yield listener
 
 
 @pytest.fixture

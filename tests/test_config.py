@@ -2,7 +2,9 @@
 
 import pytest
 
-from app.config import DEFAULTS, ConfigError, from_env
+from app.config import DEFAULTS, ConfigError, from_env, pipelines
+
+PIPELINE_LIST = "expected all, off, or a comma-separated list of prometheus, statsd, otel (each once)"
 
 
 def test_defaults_are_the_designs():
@@ -41,7 +43,10 @@ def test_values_are_converted_to_the_defaults_types():
     ("env", "message"),
     [
         ({"APP_PORT": "five"}, "APP_PORT='five': expected int"),
-        ({"LAB_METRICS": "some"}, "LAB_METRICS='some': expected one of off, prometheus, statsd, all"),
+        ({"LAB_METRICS": "some"}, "LAB_METRICS='some': " + PIPELINE_LIST),
+        ({"LAB_METRICS": "otel,otel"}, "LAB_METRICS='otel,otel': " + PIPELINE_LIST),
+        ({"LAB_METRICS": "all,otel"}, "LAB_METRICS='all,otel': " + PIPELINE_LIST),
+        ({"OTEL_METRIC_EXPORT_INTERVAL": "0"}, "OTEL_METRIC_EXPORT_INTERVAL=0: must be above 0"),
         ({"GUNICORN_WORKERS": "0"}, "GUNICORN_WORKERS=0: must be above 0"),
         ({"GUNICORN_MAX_REQUESTS": "-1"}, "GUNICORN_MAX_REQUESTS='-1': must not be negative"),
         ({"DB_DELAY_MIN_SECONDS": "5"}, "DB_DELAY_MIN_SECONDS=5.0 is above DB_DELAY_MAX_SECONDS=3.0"),
@@ -51,3 +56,17 @@ def test_a_bad_value_is_named(env, message):
     with pytest.raises(ConfigError) as error:
         from_env(env)
     assert str(error.value) == message
+
+
+@pytest.mark.parametrize(
+    ("lab_metrics", "chosen"),
+    [
+        ("all", {"prometheus", "statsd", "otel"}),
+        ("off", set()),
+        ("prometheus", {"prometheus"}),
+        ("prometheus,otel", {"prometheus", "otel"}),
+        (" statsd , otel ", {"statsd", "otel"}),
+    ],
+)
+def test_lab_metrics_is_a_list_of_pipelines(lab_metrics, chosen):
+    assert pipelines(lab_metrics) == chosen

@@ -8,11 +8,14 @@ scrapes. No consumer writes a series name or a query of its own.
 
     pull = PullQueries(scope=('job="app"',), window="20s")
     pull.error_ratio(is_(signals.ROUTE, "/"))
+    otel = OtelQueries(scope=('job="app"',), window="20s")
+    otel.error_ratio(is_(otel.names.route, "/"))
     push = PushQueries(prefix="lab.app")
     push.error_percent("index")
 """
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from app import signals
 from app.signals import (
@@ -21,6 +24,10 @@ from app.signals import (
     HTTP_IN_FLIGHT,
     HTTP_REQUEST_DURATION,
     HTTP_REQUESTS,
+    OTEL_ACTIVE_REQUESTS,
+    OTEL_CAPACITY,
+    OTEL_DB_QUERY_DURATION,
+    OTEL_REQUEST_DURATION,
     STATSD_DB_QUERY,
     STATSD_IN_FLIGHT,
     STATSD_LATENCY,
@@ -41,12 +48,53 @@ def matches(label: str, regex: str) -> str:
     return f'{label}=~"{regex}"'
 
 
+class PromNames(NamedTuple):
+    """The series and labels a PromQL pipeline stores the golden signals under."""
+
+    requests: str  # a counter of requests, with the status label
+    duration: signals.Metric  # the request latency histogram
+    method: str
+    route: str
+    status: str
+    in_flight: str
+    capacity: str
+    db_duration: signals.Metric
+    db_operation: str
+
+
+# Scraped: the app's own names.
+PULL_NAMES = PromNames(
+    HTTP_REQUESTS.name,
+    HTTP_REQUEST_DURATION,
+    signals.METHOD,
+    signals.ROUTE,
+    signals.STATUS,
+    HTTP_IN_FLIGHT.name,
+    HTTP_CAPACITY.name,
+    DB_QUERY_DURATION,
+    signals.OPERATION,
+)
+# Pushed over OTLP: the semantic conventions' names, as Prometheus 3 translates them. There is
+# no request counter: the histogram's `_count` is one.
+_OTEL_DURATION = OTEL_REQUEST_DURATION.metric
+PROMETHEUS_OTEL_NAMES = PromNames(
+    _OTEL_DURATION.name + "_count",
+    _OTEL_DURATION,
+    *_OTEL_DURATION.labels,
+    OTEL_ACTIVE_REQUESTS.metric.name,
+    OTEL_CAPACITY.metric.name,
+    OTEL_DB_QUERY_DURATION.metric,
+    *OTEL_DB_QUERY_DURATION.metric.labels,
+)
+
+
 @dataclass(frozen=True)
 class PullQueries:
     """PromQL over the app's series that `scope` selects, rates over `window`."""
 
     scope: tuple[str, ...] = ()  # matchers on every app series: the job, or Grafana's instances
     window: str = "$__rate_interval"
+    names: PromNames = PULL_NAMES
 
     def select(self, metric: str, *matchers: str) -> str:
         """A selector of one of the app's series, always within the scope."""
@@ -55,24 +103,28 @@ class PullQueries:
     def rate(self, metric: str, *matchers: str) -> str:
         return f"rate({self.select(metric, *matchers)}[{self.window}])"
 
+    def current(self, metric: str, *matchers: str, offset: str = "", fresh: bool = False) -> str:
+        """The series' value now (or `offset` ago); a scraped one is current as long as its target is."""
+        return self.select(metric, *matchers) + (f" offset {offset}" if offset else "")
+
     def total(self, *matchers: str) -> str:
         """Requests answered since the app started (summed over workers and replicas)."""
-        return f"sum({self.select(HTTP_REQUESTS.name, *matchers)})"
+        return f"sum({self.current(self.names.requests, *matchers)})"
 
     def traffic(self, *matchers: str, by: str = "") -> str:
         """Traffic: requests per second."""
-        rate = self.rate(HTTP_REQUESTS.name, *matchers)
+        rate = self.rate(self.names.requests, *matchers)
         return f"sum by ({by}) ({rate})" if by else f"sum({rate})"
 
     def error_ratio(self, *matchers: str, status: str = ERRORS) -> str:
         """Errors: the share of requests answered with `status` (a regex); 0 when none failed."""
-        failed = f"sum({self.rate(HTTP_REQUESTS.name, *matchers, matches(signals.STATUS, status))})"
+        failed = f"sum({self.rate(self.names.requests, *matchers, matches(self.names.status, status))})"
         return f"({failed} or vector(0)) / {self.traffic(*matchers)}"
 
-    def latency(self, q: float, *matchers: str, by: str = "", metric=HTTP_REQUEST_DURATION) -> str:
+    def latency(self, q: float, *matchers: str, by: str = "", metric: signals.Metric | None = None) -> str:
         """Latency: the q-quantile from the histogram's buckets, summed over workers and replicas."""
         grouping = ", ".join(("le", by)) if by else "le"
-        buckets = self.rate(metric.name + "_bucket", *matchers)
+        buckets = self.rate((metric or self.names.duration).name + "_bucket", *matchers)
         return f"histogram_quantile({q:g}, sum by ({grouping}) ({buckets}))"
 
     def latency_between(self, q: float, seconds: float, *matchers: str) -> str:
@@ -80,18 +132,20 @@ class PullQueries:
 
         Buckets that did not exist `seconds` ago (a series born meanwhile) count from 0.
         """
-        selector = self.select(HTTP_REQUEST_DURATION.name + "_bucket", *matchers)
-        buckets = f"sum by (le) ({selector})"
-        then = f"sum by (le) ({selector} offset {round(seconds * 1000)}ms)"
+        bucket = self.names.duration.name + "_bucket"
+        buckets = f"sum by (le) ({self.current(bucket, *matchers)})"
+        then = f"sum by (le) ({self.current(bucket, *matchers, offset=f'{round(seconds * 1000)}ms')})"
         return f"histogram_quantile({q:g}, {buckets} - ({then} or {buckets} * 0))"
 
     def saturation(self) -> str:
         """Saturation: requests in flight over what the live workers can answer at once."""
-        return f"sum({self.select(HTTP_IN_FLIGHT.name)}) / sum({self.select(HTTP_CAPACITY.name)})"
+        in_flight = self.current(self.names.in_flight, fresh=True)
+        capacity = self.current(self.names.capacity, fresh=True)
+        return f"sum({in_flight}) / sum({capacity})"
 
-    def db_latency(self, q: float, by: str = signals.OPERATION) -> str:
+    def db_latency(self, q: float, by: str = "") -> str:
         """The cause behind a slow /database/: the q-quantile of the time spent in the database."""
-        return self.latency(q, by=by, metric=DB_QUERY_DURATION)
+        return self.latency(q, by=by or self.names.db_operation, metric=self.names.db_duration)
 
     def blog_worker_mean(self) -> str:
         """The blog post's worker (not an app series: outside the scope): mean time of its Summary."""
@@ -99,9 +153,34 @@ class PullQueries:
         return f"sum(rate({name}_sum[{self.window}])) / sum(rate({name}_count[{self.window}]))"
 
 
+@dataclass(frozen=True)
+class OtelQueries(PullQueries):
+    """PromQL over the OTLP push, as Prometheus 3 (or the native twin) stores it.
+
+    Each worker pushes its own series (`instance` = its service.instance.id), and a
+    pushed series gets no staleness marker when its worker exits: Prometheus keeps
+    it in an instant query's 5-minute lookback, the native twin for a few export
+    intervals. So a total reads every worker's last value within `since` (the
+    exited ones included: their counts stay counted), and a gauge only the workers
+    that pushed within `window` (an exited one's capacity is gone).
+    """
+
+    names: PromNames = PROMETHEUS_OTEL_NAMES
+    since: str = "1h"
+
+    def current(self, metric: str, *matchers: str, offset: str = "", fresh: bool = False) -> str:
+        within = self.window if fresh else self.since
+        shift = f" offset {offset}" if offset else ""
+        return f"last_over_time({self.select(metric, *matchers)}[{within}]{shift})"
+
+
 def prometheus_series() -> set[str]:
     """Every series name the contract defines in Prometheus (and Prometheus's own `up`)."""
-    return {"up", *(series for metric in signals.PULL_METRICS for series in metric.series())}
+    pushed = (instrument.metric for instrument in signals.OTEL_INSTRUMENTS)
+    return {
+        "up",
+        *(series for metric in (*signals.PULL_METRICS, *pushed) for series in metric.series()),
+    }
 
 
 # StatsD's legacy namespace: how the daemon names a stat's Graphite series, by type.

@@ -6,17 +6,20 @@ with its spread, never a single absolute time. Results go to bench/results.md,
 which says what was measured and why that way.
 
 1. Instrumentation overhead of `/` under wrk: LAB_METRICS=off vs prometheus,
-   statsd, all. StatsD datagrams go to a bound socket nobody reads, so the app
-   is charged only its own cost; then `all` with the real StatsD daemon beside
-   the app, and `all` with StatsD down (host unresolvable, nothing listening on
-   its port) vs up.
+   statsd, otel, all. StatsD datagrams go to a bound socket nobody reads, OTLP
+   exports to a receiver in the bench's process (OtlpSink), so the app is
+   charged only its own cost, its export thread's included; then `all` with
+   the real StatsD daemon beside the app, and `all` with StatsD down (host
+   unresolvable, nothing listening on its port) vs up. And the OTLP export
+   alone, in idle workers.
 2. Scrape cost: `/metrics` time for 1, 2, 4, 8 workers, and after 0, 100 and
    500 recycled workers next to a server that never recycled.
 3. StatsD datagrams per request.
 4. Peers (lab/peers): what a user would pick instead, on the same app with
    LAB_METRICS=off, loaded in the same rounds: prometheus_flask_exporter's
    GunicornPrometheusMetrics next to the lab's pull, a tutorial's pystatsd
-   request hooks next to its push. Worker CPU per request above `off`, and
+   request hooks next to its push, OpenTelemetry's Flask instrumentation next
+   to its OTLP push. Worker CPU per request above `off`, and
    the peer's scrape after recycles (section 2) and datagrams (section 3).
 
 Section 1 loads each variant head to head with `off` (both servers on one CPU
@@ -45,7 +48,10 @@ from urllib.error import HTTPError
 from urllib.request import Request, urlopen
 
 from app import signals
+from app.config import DEFAULTS as APP_DEFAULTS
+from app.config import pipelines
 
+from .otlp_sink import OtlpSink
 from .peers import PEERS
 from .processes import Process, die_with_parent, http_ok
 from .settings import ROOT, free_port
@@ -62,6 +68,8 @@ WRK_CONNECTIONS = 4
 # Every kind of answer the contract counts: 200, 404, 405, 500, and /database/'s own stats.
 MIX = (("GET", "/"), ("GET", "/database/"), ("GET", "/no/such/page"), ("POST", "/"), ("GET", "/error/"))
 FAST_DB = {"DB_DELAY_MIN_SECONDS": 0, "DB_DELAY_MAX_SECONDS": 0}
+# OTLP exports: the lab's default interval, whatever the shell exports (a shorter one would cost more).
+EXPORT_INTERVAL_MS = APP_DEFAULTS["OTEL_METRIC_EXPORT_INTERVAL"]
 SCRAPES = 40
 WORKER_COUNTS = (1, 2, 4, 8)
 RECYCLE_CHECKPOINTS = (0, 100, 500)
@@ -71,6 +79,13 @@ DATAGRAM_SUBJECTS = {
     "the lab": {"LAB_METRICS": "all"},
     "tutorial hooks": {"LAB_METRICS": "off", "peer": "statsd_hooks"},
 }
+# Whose OTLP export is measured alone, in idle workers: the lab's push, the peer's, and `off` for the base.
+EXPORT_SUBJECTS = {
+    "off": {"LAB_METRICS": "off"},
+    "otel": {"LAB_METRICS": "otel"},
+    "opentelemetry-instrumentation-flask": {"LAB_METRICS": "off", "peer": "otel_flask"},
+}
+IDLE_EXPORTS = 6  # intervals an idle window lasts
 # Whose scrape is measured after recycles: the lab's, and the peer's that keeps every dead worker's files.
 RECYCLE_SUBJECTS = {
     "the lab": {},
@@ -105,6 +120,7 @@ OVERHEAD_VARIANTS = (
     Variant("off, a second server", "off", "unread"),
     Variant("prometheus", "prometheus", "unread"),
     Variant("statsd", "statsd", "unread"),
+    Variant("otel", "otel", "unread"),
     Variant("all", "all", "unread"),
     Variant("all, real StatsD daemon", "all", "daemon"),
 )
@@ -112,6 +128,7 @@ OVERHEAD_VARIANTS = (
 PEER_VARIANTS = (
     Variant("prometheus_flask_exporter", "off", "unread", peer="flask_exporter"),
     Variant("statsd, tutorial hooks", "off", "unread", peer="statsd_hooks"),
+    Variant("opentelemetry-instrumentation-flask", "off", "unread", peer="otel_flask"),
 )
 PEER_OF = {variant.pipeline: variant.name for variant in PEER_VARIANTS}  # lab variant -> its peer
 # Compared with `all` (StatsD up: its datagrams go to the unread socket).
@@ -169,9 +186,13 @@ def request(url: str, method: str = "GET", timeout: float = 10) -> bytes:
 
 
 class Server:
-    """gunicorn with the lab's config (app/gunicorn.conf.py), or a peer's (lab/peers), on a free port."""
+    """gunicorn with the lab's config (app/gunicorn.conf.py), or a peer's (lab/peers), on a free port.
+
+    Its OTLP exports (LAB_METRICS's otel, the otel peer) go to a receiver of its own, `otlp`.
+    """
 
     def __init__(self, cpu: int | None = None, peer: str | None = None, **env):
+        self.otlp = OtlpSink(avoid_cpu=cpu)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         # Where the metrics are scraped, and a name the answer must hold.
@@ -192,6 +213,8 @@ class Server:
             "PROMETHEUS_MULTIPROC_DIR": self._dir.name,
             "LAB_ADMIN_TOKEN": "",
             "GUNICORN_MAX_REQUESTS": "0",
+            "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": self.otlp.url,
+            "OTEL_METRIC_EXPORT_INTERVAL": str(EXPORT_INTERVAL_MS),
             **{name: str(value) for name, value in env.items()},
         }
         self.process = Process(
@@ -209,7 +232,8 @@ class Server:
         return sorted(path.name for path in self.multiproc.glob("*.db"))
 
     def stop(self) -> None:
-        self.process.stop(timeout=30)
+        self.process.stop(timeout=30)  # the workers' last exports reach `otlp` first
+        self.otlp.close()
         self._dir.cleanup()
 
 
@@ -285,6 +309,12 @@ def load(targets: list[tuple[Server, list[int]]], seconds: float, cpu: int | Non
             raise RuntimeError(f"wrk failed: {run.args}")
     spent = [cpu_ns(pids) - start for (_, pids), start in zip(targets, before, strict=True)]
     return [Load(*parse_wrk(output), used) for output, used in zip(outputs, spent, strict=True)]
+
+
+def check_exported(variant: Variant, server: Server) -> None:
+    """Fail if a server that pushes OTLP has no request in its receiver: exporting nothing looks cheap."""
+    if "otel" in pipelines(variant.pipeline) and not server.otlp.total(signals.OTEL_REQUEST_DURATION.name):
+        raise RuntimeError(f"{variant.name}: no request reached its OTLP receiver ({server.otlp.url})")
 
 
 def _rotated(items: list, offset: int) -> list:
@@ -396,8 +426,41 @@ def overhead(
                     result.duels[name].append(tuple(load(pair, DUEL_SECONDS, load_cpu)[::step]))
                 for name in _rotated([REFERENCE.name, *order], number):
                     result.alone[name] += load([(by_name[name], charged[name])], ALONE_SECONDS, load_cpu)
+                for variant in every:
+                    check_exported(variant, by_name[variant.name])
             progress(f"  round {number + 1}/{rounds} done")
     return result
+
+
+@dataclass
+class ExportCost:
+    """An idle worker over IDLE_EXPORTS intervals."""
+
+    cpu_ns: int
+    exports: int  # what its receiver got meanwhile
+
+
+def export_cost(exports: int = IDLE_EXPORTS) -> dict[str, ExportCost]:
+    """The OTLP export thread alone: idle workers' CPU over `exports` intervals, by EXPORT_SUBJECTS.
+
+    Each worker first serves the mix, so it exports the series a live one
+    would. Under load this CPU is inside the worker's figure of section 1
+    (every thread counts); idle, the export is all that runs besides what
+    `off`'s idle worker does too.
+    """
+    app_cpu, _ = cpu_plan()
+    configs = [
+        {"cpu": app_cpu, "GUNICORN_WORKERS": 1, **FAST_DB, **subject} for subject in EXPORT_SUBJECTS.values()
+    ]
+    with servers(configs) as started:
+        for server in started:
+            send_mix(server, 10 * len(MIX))
+        before = [(cpu_ns(server.workers()), server.otlp.exports) for server in started]
+        time.sleep(exports * EXPORT_INTERVAL_MS / 1000)
+        return {
+            name: ExportCost(cpu_ns(server.workers()) - used, server.otlp.exports - received)
+            for name, server, (used, received) in zip(EXPORT_SUBJECTS, started, before, strict=True)
+        }
 
 
 # -- 2. scrape cost ------------------------------------------------------------------------------------
@@ -567,7 +630,15 @@ def _machine() -> str:
             break
     versions = ", ".join(
         f"{name} {metadata.version(name)}"
-        for name in ("gunicorn", "Flask", "prometheus_client", "statsd", "prometheus-flask-exporter")
+        for name in (
+            "gunicorn",
+            "Flask",
+            "prometheus_client",
+            "statsd",
+            "opentelemetry-sdk",
+            "prometheus-flask-exporter",
+            "opentelemetry-instrumentation-flask",
+        )
     )
     return (
         f"{platform.node()}, {len(os.sched_getaffinity(0))} CPUs ({model}), Linux {platform.release()}, "
@@ -594,6 +665,13 @@ COST_NOTES = {
     "statsd": "the names formatted once per (endpoint, method, status), then one pipeline: one `sendto`",
     "statsd, tutorial hooks": "two StatsClient calls, each formatting its name and sending a datagram of "
     "its own: two `sendto`",
+    "otel": "the attributes built once per (method, route, status), then one histogram record (the SDK "
+    "finds the series by the attributes, under a lock) and the active-requests counter up and down; the "
+    "export, in its own thread, collects and encodes every series once per interval",
+    "opentelemetry-instrumentation-flask": "the request's attributes collected from the environ twice (its "
+    "WSGI wrapper and its before_request hook) and filtered anew for each instrument; a span started "
+    "and ended (non-recording: no TracerProvider), the trace context extracted from the headers and "
+    "attached, a second context attached for sqlcommenter; the same histogram record and counter as the lab",
 }
 
 
@@ -602,6 +680,7 @@ def results_text(
     by_workers: dict[int, ScrapeCost],
     recycles: dict[str, dict[int, RecycleCost]],
     datagrams: dict[str, tuple[int, int]],
+    exports: dict[str, ExportCost],
     elapsed: float,
 ) -> str:
     app_cpu, load_cpu = cpu_plan()
@@ -635,6 +714,16 @@ def results_text(
         "  waits for the other server): wrk's percentiles, variant / `off` of the same round. One",
         "  worker with 4 connections queued: p50 is about 4 service times; p99 catches the machine's",
         "  stalls, as does the throughput of these runs alone (last column, for comparison).",
+        "- **OTLP**: each server exports to a receiver of its own on 127.0.0.1, every",
+        f"  {EXPORT_INTERVAL_MS} ms as the lab runs: a minimal OTLP/HTTP sink in the bench's process that",
+        "  answers 200 to POST /v1/metrics, on the other CPU, so the app's whole export path runs",
+        "  (collect, encode, POST) and the receiver's CPU is not the app's. After each round the",
+        "  bench checks that every server pushing OTLP (`otel`, `all`, the OpenTelemetry peer) had",
+        "  its requests counted by its receiver. The export runs in a thread of the worker (the",
+        "  SDK's PeriodicExportingMetricReader): a worker's CPU is the scheduler's count for every",
+        "  thread of it (/proc/PID/task/*/schedstat), so the export's CPU is in its figure, as the",
+        f"  StatsD gauge thread's is. A {DUEL_SECONDS} s duel holds none or one export: the table below",
+        "  the StatsD one says what an export costs.",
         "",
         "Each figure is the median over the rounds, (min–max) beside it. Throughput: above 1 is",
         "faster. Latency: below 1 is faster.",
@@ -671,6 +760,22 @@ def results_text(
             f"{_median_range(over.alone_ratio(variant.name, 'p50_ms', 'all'), 2)} | "
             f"{_median_range(over.alone_ratio(variant.name, 'p99_ms', 'all'), 2)} | "
             f"{_median_range(over.alone_ratio(variant.name, 'rps', 'all'))} |"
+        )
+    idle = exports[REFERENCE.name]
+    lines += [
+        "",
+        f"The OTLP export alone: idle workers, each after serving the mix, over {IDLE_EXPORTS} intervals of",
+        f"{EXPORT_INTERVAL_MS} ms: worker CPU above an idle `off` worker's, per export received.",
+        "",
+        "| pushing | exports received | worker CPU per export, ms | the same, ms per second |",
+        "| --- | --- | --- | --- |",
+    ]
+    for name, cost in exports.items():
+        if name == REFERENCE.name:
+            continue
+        per_export = (cost.cpu_ns - idle.cpu_ns) / 1e6 / max(cost.exports, 1)
+        lines.append(
+            f"| {name} | {cost.exports} | {per_export:.2f} | {per_export * 1000 / EXPORT_INTERVAL_MS:.2f} |"
         )
     lines += [
         "",
@@ -729,6 +834,9 @@ def results_text(
         "",
         "What a user would pick instead (lab/peers): each peer is the app with LAB_METRICS=off plus the",
         "peer's instrumentation, under the same gunicorn settings, loaded in the same rounds as section 1.",
+        "The OpenTelemetry peer (lab/peers/otel_flask.py) records the same `http.server.request.duration`",
+        "in seconds (OTEL_SEMCONV_STABILITY_OPT_IN=http) into the lab's buckets (a View), and exports it",
+        "over OTLP/HTTP to the same kind of receiver at the same interval.",
         "**µs above `off`**: the worker CPU per request of the variant minus `off`'s, in their head-to-head",
         "duel, median (min–max) over the rounds. **lab / peer**: the lab's µs above `off` over the peer's,",
         "per round: below 1, the lab costs less.",
@@ -757,12 +865,14 @@ def run() -> int:
     variants = OVERHEAD_VARIANTS + PEER_VARIANTS + DOWN_VARIANTS
     print(f"1/3 instrumentation overhead, the peers' too: {len(variants) + 1} servers, {ROUNDS} rounds")
     over = overhead(variants)
+    print(f"    the OTLP export alone: idle workers, {IDLE_EXPORTS * EXPORT_INTERVAL_MS / 1000:g} s")
+    exports = export_cost()
     print("2/3 scrape cost, by workers and after recycles (the lab's and prometheus_flask_exporter's)")
     by_workers = scrape_cost_by_workers()
     recycles = scrape_cost_after_recycles()
     print("3/3 StatsD datagrams per request (the lab's and the tutorial hooks')")
     datagrams = {name: datagrams_per_request(**subject) for name, subject in DATAGRAM_SUBJECTS.items()}
-    text = results_text(over, by_workers, recycles, datagrams, time.monotonic() - started)
+    text = results_text(over, by_workers, recycles, datagrams, exports, time.monotonic() - started)
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(text)
     print(text)

@@ -12,30 +12,37 @@ import pytest  # noqa: E402
 
 from app import create_app  # noqa: E402
 from app.config import DEFAULTS  # noqa: E402
+from lab.otlp_sink import OtlpSink  # noqa: E402
 
-from .helpers import OtlpListener, UdpListener  # noqa: E402
+from .helpers import UdpListener  # noqa: E402
+
+OTLP_ENDPOINT = "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def otlp_receiver():
-    """Where every app a test builds exports OTLP, unless the test says otherwise."""
-    with OtlpListener() as listener:
+    """Where every app a test builds exports OTLP, unless the test says otherwise.
+
+    The default endpoint names the compose network's Prometheus: no export may leave
+    127.0.0.1. Set for the session, before any module's gunicorn starts.
+    """
+    with OtlpSink() as listener, pytest.MonkeyPatch.context() as session:
+        session.setenv(OTLP_ENDPOINT, listener.url)
         yield listener
 
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch, otlp_receiver):
-    """Keep a developer's exported lab settings out of every test; OTLP goes to this machine."""
+    """Keep a developer's exported lab settings out of every test; OTLP stays on this machine."""
     for name in DEFAULTS:
         monkeypatch.delenv(name, raising=False)
-    # The default endpoint names the compose network's Prometheus: no export leaves 127.0.0.1.
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", otlp_receiver.endpoint)
+    monkeypatch.setenv(OTLP_ENDPOINT, otlp_receiver.url)
 
 
 @pytest.fixture
 def otlp_server():
     """A receiver of this test's own, as statsd_server is for StatsD."""
-    with OtlpListener() as listener:
+    with OtlpSink() as listener:
         yield listener
 
 

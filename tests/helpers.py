@@ -1,4 +1,4 @@
-"""Small tools the tests share: parse a scrape, listen like StatsD or an OTLP receiver, find a port."""
+"""Small tools the tests share: parse a scrape, listen like StatsD, find a port."""
 
 import contextlib
 import os
@@ -6,15 +6,11 @@ import signal
 import socket
 import sys
 import tempfile
-import threading
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import NamedTuple
 
 import requests
-from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
-from opentelemetry.semconv.attributes.service_attributes import SERVICE_INSTANCE_ID
 from prometheus_client.parser import text_string_to_metric_families
 
 from lab.backends import Prometheus, wait_for
@@ -73,100 +69,6 @@ class UdpListener:
     def stats(self, wait: float = 0.2) -> Counter:
         """Count each StatsD line (`name:value|type`) that arrived."""
         return Counter(line for datagram in self.datagrams(wait) for line in datagram.split("\n"))
-
-
-class OtlpPoint(NamedTuple):
-    """One data point of an OTLP export: a histogram's count or a sum's value."""
-
-    instance: str  # the exporting process's service.instance.id
-    metric: str
-    attributes: frozenset
-    value: float  # a sum's value, or a histogram's count
-
-
-class OtlpListener:
-    """An OTLP/HTTP metrics receiver on 127.0.0.1 that keeps the newest point of each series.
-
-    Exports are cumulative: the newest point of a series is its total, and the
-    totals of all instances add up to what every process recorded.
-    """
-
-    def __init__(self):
-        self.exports = 0
-        self.answer = 200  # what the receiver answers; 503 plays a receiver that is down
-        self.units: dict[str, str] = {}  # metric -> its unit
-        self.bounds: dict[str, list[float]] = {}  # histogram -> its bucket edges
-        self._latest: dict[tuple, OtlpPoint] = {}
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.endpoint = f"http://127.0.0.1:{self._server.server_port}/v1/metrics"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self._server.shutdown()
-        self._server.server_close()
-
-    def _handler(self):
-        listener = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                if listener.answer == 200:
-                    request = ExportMetricsServiceRequest()
-                    request.ParseFromString(body)
-                    listener._keep(request)
-                self.send_response(listener.answer)
-                self.send_header("Content-Type", "application/x-protobuf")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass  # quiet: the tests read the points
-
-        return Handler
-
-    def _keep(self, request) -> None:
-        with self._lock:
-            self.exports += 1
-            for resource_metrics in request.resource_metrics:
-                resource = {kv.key: kv.value.string_value for kv in resource_metrics.resource.attributes}
-                instance = resource.get(SERVICE_INSTANCE_ID, "")
-                for scope in resource_metrics.scope_metrics:
-                    for metric in scope.metrics:
-                        kind = metric.WhichOneof("data")
-                        self.units[metric.name] = metric.unit
-                        for point in getattr(metric, kind).data_points:
-                            attributes = frozenset((kv.key, _any_value(kv.value)) for kv in point.attributes)
-                            if kind == "histogram":
-                                value = point.count
-                                self.bounds[metric.name] = list(point.explicit_bounds)
-                            else:
-                                value = (
-                                    point.as_int if point.WhichOneof("value") == "as_int" else point.as_double
-                                )
-                            key = (instance, metric.name, attributes)
-                            self._latest[key] = OtlpPoint(instance, metric.name, attributes, value)
-
-    def points(self, metric: str) -> list[OtlpPoint]:
-        with self._lock:
-            return [point for point in self._latest.values() if point.metric == metric]
-
-    def total(self, metric: str, attributes: dict | None = None) -> float:
-        """The sum over instances of the newest value of every series that has these attributes."""
-        wanted = set((attributes or {}).items())
-        return sum(point.value for point in self.points(metric) if wanted <= point.attributes)
-
-    def instances(self) -> set[str]:
-        with self._lock:
-            return {point.instance for point in self._latest.values()}
-
-
-def _any_value(value):
-    return getattr(value, value.WhichOneof("value"))
 
 
 class Gunicorn(NamedTuple):

@@ -1,11 +1,17 @@
 """`make bench` (lab/bench.py): its arithmetic and its report, then one tiny real run."""
 
 import shutil
+import time
+from types import SimpleNamespace
+from urllib.request import Request, urlopen
 
 import pytest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 
+from app.signals import OTEL_REQUEST_DURATION
 from lab import bench
-from lab.bench import Load, Overhead, ScrapeCost
+from lab.bench import ExportCost, Load, Overhead, ScrapeCost
+from lab.otlp_sink import OtlpSink
 
 WRK_OUTPUT = """Running 2s test @ http://127.0.0.1:40000/
   1 threads and 4 connections
@@ -61,6 +67,7 @@ def test_the_report_has_every_table():
         rounds=1,
     )
     over.duels["prometheus_flask_exporter"] = [(load(0, 0, 400), load(0, 0, 440))]
+    over.duels["opentelemetry-instrumentation-flask"] = [(load(0, 0, 400), load(0, 0, 480))]
     by_workers = {workers: ScrapeCost([4.0, 5.0, 6.0], 3 * workers, 150) for workers in bench.WORKER_COUNTS}
     recycles = {
         "the lab": {n: bench.RecycleCost([5.0, 6.0], [5.0, 5.0], 14, 12) for n in bench.RECYCLE_CHECKPOINTS},
@@ -70,10 +77,18 @@ def test_the_report_has_every_table():
         },
     }
     datagrams = {"the lab": (200, 200), "tutorial hooks": (400, 200)}
-    text = bench.results_text(over, by_workers, recycles, datagrams, 300.0)
+    # idle `off` 1 ms; the lab's 6 exports 13 ms (2 ms each above it), the peer's 5 in 16 ms (3 each)
+    exports = {
+        "off": ExportCost(1_000_000, 0),
+        "otel": ExportCost(13_000_000, 6),
+        "opentelemetry-instrumentation-flask": ExportCost(16_000_000, 5),
+    }
+    text = bench.results_text(over, by_workers, recycles, datagrams, exports, 300.0)
     assert "| prometheus | (none sent) | 0.952 (0.952–0.952) | 1.00 (1.00–1.00) | 1.00 (1.00–1.00) |" in text
     assert "| off + statsd, tutorial hooks (peer) | a bound UDP socket nobody reads | 0.952" in text
     assert "| a UDP port nobody has bound | 1.000 (1.000–1.000) |" in text
+    assert "| otel | (none sent) | 0.952 (0.952–0.952) |" in text
+    assert "| otel | 6 | 2.00 | 0.40 |\n| opentelemetry-instrumentation-flask | 5 | 3.00 | 0.60 |" in text
     assert "| 8 | 5.0 | 4.5–5.5 | 6.0 | 24 | 150 |" in text
     assert "| 500 | 5.5 (5.0) | 1.10 | 14 (12) | 505.5 (5.0) | 101.10 | 1512 (12) |" in text
     assert (
@@ -84,16 +99,79 @@ def test_the_report_has_every_table():
         "| prometheus | 20.0 (20.0–20.0) | prometheus_flask_exporter | 40.0 (40.0–40.0) | 0.50 (0.50–0.50) |"
         in text
     )
+    assert (
+        "| otel | 20.0 (20.0–20.0) | opentelemetry-instrumentation-flask | 80.0 (80.0–80.0) | "
+        "0.25 (0.25–0.25) |" in text
+    )
+
+
+def _export(count: int, route: str) -> bytes:
+    """An OTLP export of one worker: the request histogram's cumulative count for `route`."""
+    export = ExportMetricsServiceRequest()
+    metric = export.resource_metrics.add().scope_metrics.add().metrics.add(name=OTEL_REQUEST_DURATION.name)
+    point = metric.histogram.data_points.add(count=count)
+    point.attributes.add(key="http.route").value.string_value = route
+    return export.SerializeToString()
+
+
+def test_the_otlp_sink_answers_200_and_adds_up_the_newest_total_of_each_series():
+    sink = OtlpSink()
+    try:
+        for count, route in ((3, "/"), (5, "/"), (2, "/database/")):  # cumulative: 5 replaces 3
+            with urlopen(Request(sink.url, data=_export(count, route), method="POST")) as answer:
+                assert answer.status == 200
+        assert (sink.exports, sink.total(OTEL_REQUEST_DURATION.name)) == (3, 7)
+    finally:
+        sink.close()
+
+
+def test_a_server_that_should_push_otlp_and_did_not_fails_the_round():
+    silent = SimpleNamespace(otlp=SimpleNamespace(url="http://127.0.0.1:1/v1/metrics", total=lambda _: 0))
+    bench.check_exported(bench.REFERENCE, silent)  # `off` pushes nothing: nothing to check
+    for variant in (bench.Variant("all", "all", "unread"), bench.PEER_VARIANTS[-1]):
+        with pytest.raises(RuntimeError, match="no request reached its OTLP receiver"):
+            bench.check_exported(variant, silent)
 
 
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk not installed (make deps)")
 def test_one_tiny_round_of_the_overhead_figure_runs(monkeypatch):
     for name in ("WARMUP_SECONDS", "DUEL_SECONDS", "ALONE_SECONDS"):
         monkeypatch.setattr(bench, name, 1)
-    over = bench.overhead((bench.Variant("all", "all", "unread"),), rounds=1, progress=lambda _: None)
-    (ratio,) = over.capacity("all")
-    assert 0.3 < ratio < 3  # a real figure: both servers answered and used CPU
+    monkeypatch.setattr(bench, "EXPORT_INTERVAL_MS", 1000)  # a few exports in a round of seconds
+    otel_peer = bench.PEER_VARIANTS[-1]
+    # `all` pushes OTLP too: the round fails unless both servers' receivers counted requests
+    variants = (bench.Variant("all", "all", "unread"), otel_peer)
+    over = bench.overhead(variants, rounds=1, progress=lambda _: None)
+    for variant in variants:
+        (ratio,) = over.capacity(variant.name)
+        assert 0.3 < ratio < 3  # a real figure: both servers answered and used CPU
     assert over.alone["all"][0].requests > 0 and over.alone["off"][0].p99_ms > 0
+
+
+def test_the_otel_peer_and_the_lab_export_what_they_served():
+    config = {"GUNICORN_WORKERS": 2, "OTEL_METRIC_EXPORT_INTERVAL": 200, **bench.FAST_DB}
+    subjects = [{"LAB_METRICS": "otel"}, bench.EXPORT_SUBJECTS["opentelemetry-instrumentation-flask"]]
+    with bench.servers([{**config, **subject} for subject in subjects]) as started:
+        for server in started:
+            bench.send_mix(server, 20)
+        deadline = time.monotonic() + 10
+        # at least the mix: readiness checks of /healthz are requests too
+        while any(server.otlp.total(OTEL_REQUEST_DURATION.name) < 20 for server in started):
+            assert time.monotonic() < deadline, [
+                server.otlp.total(OTEL_REQUEST_DURATION.name) for server in started
+            ]
+            time.sleep(0.1)
+
+
+def test_the_export_thread_is_charged_to_the_worker(monkeypatch):
+    monkeypatch.setattr(bench, "EXPORT_INTERVAL_MS", 100)
+    costs = bench.export_cost(exports=20)
+    idle = costs["off"]
+    assert idle.exports == 0
+    for name in ("otel", "opentelemetry-instrumentation-flask"):
+        assert costs[name].exports >= 10
+        # an export costs milliseconds; a thread left uncounted would leave an idle worker's microseconds
+        assert (costs[name].cpu_ns - idle.cpu_ns) / costs[name].exports > 200_000, name
 
 
 def test_the_lab_sends_one_datagram_per_request_and_the_tutorial_hooks_two():

@@ -35,7 +35,7 @@ def otel_app(make_app, endpoint: str, **settings):
 
 
 def test_each_request_is_counted_by_route_method_and_status_with_semconv_names(make_app, otlp_server):
-    app = otel_app(make_app, otlp_server.endpoint)
+    app = otel_app(make_app, otlp_server.url)
     client = app.test_client()
     for _ in range(7):
         assert client.get("/").status_code == 200
@@ -55,7 +55,7 @@ def test_each_request_is_counted_by_route_method_and_status_with_semconv_names(m
 
 
 def test_histograms_use_the_lab_bucket_edges_in_seconds(make_app, otlp_server):
-    app = otel_app(make_app, otlp_server.endpoint)
+    app = otel_app(make_app, otlp_server.url)
     app.test_client().get("/")
     app.extensions["lab.metrics"].close()
     assert otlp_server.bounds[DURATION] == list(LATENCY_BUCKETS)
@@ -63,7 +63,7 @@ def test_histograms_use_the_lab_bucket_edges_in_seconds(make_app, otlp_server):
 
 
 def test_a_worker_counts_its_capacity(make_app, otlp_server):
-    app = otel_app(make_app, otlp_server.endpoint)
+    app = otel_app(make_app, otlp_server.url)
     app.extensions["lab.metrics"].worker_started(threads=4)
     app.extensions["lab.metrics"].close()
     assert otlp_server.total(OTEL_CAPACITY.name) == 4
@@ -71,7 +71,7 @@ def test_a_worker_counts_its_capacity(make_app, otlp_server):
 
 def test_a_receiver_that_is_down_costs_no_request_and_no_count_once_it_is_back(make_app, otlp_server):
     otlp_server.answer = 503  # down: every export fails (the SDK retries, then gives up)
-    app = otel_app(make_app, otlp_server.endpoint)
+    app = otel_app(make_app, otlp_server.url)
     client = app.test_client()
     for _ in range(20):
         assert client.get("/").status_code == 200
@@ -94,7 +94,7 @@ def test_gunicorn_workers_push_their_own_series_and_their_last_counts_on_exit(ot
         GUNICORN_WORKERS="3",
         GUNICORN_MAX_REQUESTS="15",  # recycled every 15 requests: many workers come and go
         LAB_METRICS="otel",
-        OTEL_EXPORTER_OTLP_METRICS_ENDPOINT=otlp_server.endpoint,
+        OTEL_EXPORTER_OTLP_METRICS_ENDPOINT=otlp_server.url,
         OTEL_METRIC_EXPORT_INTERVAL="60000",  # only the exits export: what they send is complete
         **settings,
     ) as server:

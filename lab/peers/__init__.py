@@ -29,6 +29,7 @@ class Peer(NamedTuple):
 PEERS = {
     "flask_exporter": Peer("prometheus", scraped_metric="flask_http_request_total"),
     "statsd_hooks": Peer("statsd"),
+    "otel_flask": Peer("otel"),
 }
 
 

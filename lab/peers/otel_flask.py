@@ -1,0 +1,68 @@
+"""Peer of the lab's OTLP push: OpenTelemetry's own Flask instrumentation.
+
+Set up as opentelemetry-python's gunicorn example says
+(docs/examples/fork-process-model): the SDK's MeterProvider is made in
+`post_fork`, one per worker, since a provider made in the master would fork
+without its export thread; it is the global one, which
+`FlaskInstrumentor().instrument_app(app)` records through. Exported as the
+lab's OTLP push is (app/otel.py): OTLP/HTTP to
+OTEL_EXPORTER_OTLP_METRICS_ENDPOINT every OTEL_METRIC_EXPORT_INTERVAL ms,
+cumulative, a `service.instance.id` per worker, the lab's bucket boundaries.
+No TracerProvider: the instrumentation still opens a (non-recording) span
+per request, part of what it costs a user who only wants its metrics.
+
+    LAB_METRICS=off OTEL_EXPORTER_OTLP_METRICS_ENDPOINT=http://127.0.0.1:4318/v1/metrics \\
+        gunicorn --config python:lab.peers.otel_flask
+"""
+
+import os
+import uuid
+
+from opentelemetry import metrics
+from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.semconv.attributes.service_attributes import SERVICE_INSTANCE_ID, SERVICE_NAME
+
+from app.config import from_env
+from app.signals import LATENCY_BUCKETS, OTEL_REQUEST_DURATION
+from lab.peers import lab_gunicorn_settings
+
+globals().update(lab_gunicorn_settings())
+wsgi_app = "lab.peers.otel_flask:create_app()"
+
+# Without it the instrumentation records the old conventions' `http.server.duration` in
+# milliseconds, under the old attribute names. With `http`, the stable
+# `http.server.request.duration` in seconds: the instrument the lab records, so the same
+# bucket boundaries mean the same thing and both push the same series. Set here, in the
+# master, so every worker reads it when the instrumentation first looks.
+os.environ["OTEL_SEMCONV_STABILITY_OPT_IN"] = "http"
+
+
+def post_fork(server, worker):
+    settings = from_env()
+    reader = PeriodicExportingMetricReader(
+        OTLPMetricExporter(endpoint=settings["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"]),
+        export_interval_millis=settings["OTEL_METRIC_EXPORT_INTERVAL"],
+    )
+    resource = Resource.create(
+        {SERVICE_NAME: settings["OTEL_SERVICE_NAME"], SERVICE_INSTANCE_ID: str(uuid.uuid4())}
+    )
+    # The instrumentation advises its own boundaries; a View overrides them with the lab's.
+    lab_buckets = View(
+        instrument_name=OTEL_REQUEST_DURATION.name,
+        aggregation=ExplicitBucketHistogramAggregation(LATENCY_BUCKETS),
+    )
+    metrics.set_meter_provider(MeterProvider(metric_readers=[reader], resource=resource, views=[lab_buckets]))
+
+
+def create_app():
+    from opentelemetry.instrumentation.flask import FlaskInstrumentor
+
+    from app import create_app as create_lab_app
+
+    app = create_lab_app()  # with LAB_METRICS=off: none of the lab's instrumentation
+    FlaskInstrumentor().instrument_app(app)  # through the meter provider post_fork set
+    return app

@@ -1,6 +1,6 @@
 # Observability Lab: `make help` lists the targets.
 .DEFAULT_GOAL := help
-.PHONY: help install deps native-deps run native up down test bench experiment lint
+.PHONY: help install deps native-deps run native up down test bench scenario experiment lint
 
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -59,6 +59,9 @@ test: install deps ## unit tests, then integration tests against a live native s
 
 bench: install deps ## measure instrumentation and scrape cost on this machine (bench/results.md)
 	$(PY) -m lab bench
+
+scenario: install deps ## one pitfall measured, truth vs naive vs the lab (ID=udp-loss; no ID: the list)
+	$(PY) -m lab scenario $(if $(ID),$(ID),--list) $(ARGS)
 
 experiment: $(PY) ## pull vs push under an error and a latency burst, against the running stack (ARGS=...)
 	$(VENV)/bin/lab experiment $(ARGS)

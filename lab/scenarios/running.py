@@ -1,0 +1,210 @@
+"""What the scenarios run and read: the app under real gunicorn, the native push stack, a scrape.
+
+A server is the lab's app under app/gunicorn.conf.py, or under a naive setup's
+gunicorn config (lab/scenarios/naive, or a peer of lab/peers), on a free
+loopback port with a multiprocess directory of its own (or none, for the
+default registry). The push stack is the native runner's carbon, StatsD and
+graphite-web (lab/native.py), configured as `make native` configures them.
+Every process dies with the scenario (lab/processes.py `die_with_parent`).
+"""
+
+import os
+import socket
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from itertools import pairwise
+from pathlib import Path
+from typing import TypeVar
+
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
+
+from app.config import DEFAULTS as APP_DEFAULTS
+from app.labels import Route
+
+from .. import native
+from ..backends import Graphite, wait_for
+from ..bench import UNRESOLVABLE
+from ..processes import Process, die_with_parent, http_ok, stop_all
+from ..queries import STATSD_OWN_SERIES
+from ..settings import LOOPBACK, ROOT, Ports, free_port
+
+LAB_CONFIG = "app/gunicorn.conf.py"
+INDEX = Route("/", "index")  # the route every scenario loads: its URL rule and its StatsD endpoint
+START_TIMEOUT = 60.0  # four workers booting on a busy 2-CPU machine
+STOP_TIMEOUT = 30.0
+T = TypeVar("T")
+PUSH_SERVICES = ("carbon", "statsd", "graphite-web")  # of lab/native.py's services, the push side
+
+
+class ScenarioError(RuntimeError):
+    """The scenario could not measure what it meant to (the message says what went wrong)."""
+
+
+def naive_config(module: str) -> str:
+    """A gunicorn --config for a naive setup of lab/scenarios/naive."""
+    return f"python:{__package__}.naive.{module}"
+
+
+@dataclass
+class Server:
+    name: str
+    url: str
+    metrics_url: str
+    multiproc: Path | None
+    process: Process
+
+    def get(self, path: str) -> int:
+        """GET `path` on a new connection; the status (4xx and 5xx are answers too)."""
+        return requests.get(self.url + path, timeout=30).status_code
+
+    def scrape(self) -> list[Sample]:
+        response = requests.get(self.metrics_url, timeout=30)
+        response.raise_for_status()
+        return [
+            sample for family in text_string_to_metric_families(response.text) for sample in family.samples
+        ]
+
+    def files(self) -> int:
+        """The multiprocess files a scrape reads."""
+        return len(list(self.multiproc.glob("*.db")))
+
+
+@contextmanager
+def gunicorn(
+    name: str,
+    logs: Path,
+    config: str = LAB_CONFIG,
+    *,
+    metrics: str,
+    multiprocess: bool = True,
+    peer_metrics: bool = False,
+    **settings,
+) -> Iterator[Server]:
+    """Start gunicorn at once (call `ready` to wait); stop it when the block ends.
+
+    `metrics` is LAB_METRICS, always chosen: the default, `all`, also exports
+    OTLP to a receiver that is not there, and retries it for seconds at exit.
+    `settings` are the app's other variables (app/config.py); the developer's
+    own exported ones are left out, so only these and the defaults apply.
+    `peer_metrics`: the config serves /metrics from gunicorn's master on a port
+    of its own (PEER_METRICS_PORT, as lab/peers/flask_exporter.py does).
+    """
+    port = free_port()
+    env = {key: value for key, value in os.environ.items() if key not in APP_DEFAULTS}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    # Nothing leaves the machine: a StatsD host is named only where the scenario reads it.
+    env.update(APP_HOST=LOOPBACK, APP_PORT=str(port), STATSD_HOST=UNRESOLVABLE)
+    env.update({key: str(value) for key, value in settings.items()}, LAB_METRICS=metrics)
+    metrics_url = f"http://{LOOPBACK}:{port}/metrics"
+    if peer_metrics:
+        env["PEER_METRICS_PORT"] = str(free_port())
+        metrics_url = f"http://{LOOPBACK}:{env['PEER_METRICS_PORT']}/metrics"
+    with tempfile.TemporaryDirectory(prefix=f"scenario-{name}-multiproc-") as multiproc:
+        if multiprocess:
+            env["PROMETHEUS_MULTIPROC_DIR"] = multiproc
+        process = Process(
+            [sys.executable, "-m", "gunicorn", "--config", config],
+            name=f"gunicorn ({name}: {config})",
+            log=logs / f"gunicorn-{name}.log",
+            cwd=ROOT,
+            env=env,
+            preexec_fn=die_with_parent,
+        )
+        try:
+            directory = Path(multiproc) if multiprocess else None
+            yield Server(name, f"http://{LOOPBACK}:{port}", metrics_url, directory, process)
+        finally:
+            process.stop(STOP_TIMEOUT)
+
+
+def ready(*servers: Server) -> None:
+    """Wait until every server answers (they boot side by side)."""
+    for server in servers:
+        server.process.wait_ready(http_ok(server.url + "/healthz"), START_TIMEOUT)
+
+
+def total(samples: list[Sample], name: str, **labels: str) -> float:
+    """The sum of the samples named `name` whose labels include `labels`."""
+    return sum(
+        sample.value for sample in samples if sample.name == name and labels.items() <= sample.labels.items()
+    )
+
+
+def resets(values: list[float]) -> int:
+    """How many times a counter read in turn went down: what PromQL's resets() counts."""
+    return sum(later < earlier for earlier, later in pairwise(values))
+
+
+def settled(read: Callable[[], T], interval: float, timeout: float = 30.0) -> T:
+    """Read until two reads `interval` apart agree (whatever was in transit has arrived)."""
+    previous = read()
+    deadline = time.monotonic() + timeout
+    while True:
+        time.sleep(interval)
+        current = read()
+        if current == previous:
+            return current
+        if time.monotonic() > deadline:
+            raise ScenarioError(f"a reading did not settle in {timeout:g} s ({previous}, then {current})")
+        previous = current
+
+
+def ok(answers) -> int:
+    """How many of lab/traffic.py's answers were 200."""
+    return sum(answer.status == 200 for answer in answers)
+
+
+@dataclass(frozen=True)
+class PushStack:
+    statsd_port: int
+    graphite: Graphite
+    flush_seconds: int
+
+    def flushed_after(self, moment: float, timeout: float = 30.0) -> None:
+        """Return once StatsD has flushed, into Graphite, what it received before `moment` (epoch s)."""
+
+        # A later slot than `moment`'s: that flush left after everything sent before `moment`.
+        def flushed(points) -> bool:
+            return any(t >= moment + self.flush_seconds for t, _ in points)
+
+        if not flushed(wait_for(lambda: self.graphite.points(STATSD_OWN_SERIES, moment), flushed, timeout)):
+            raise ScenarioError(f"StatsD did not flush into Graphite within {timeout:g} s")
+
+
+@contextmanager
+def push_stack(logs: Path, flush_seconds: int, schemas: str | None = None) -> Iterator[PushStack]:
+    """carbon, StatsD (flushing every `flush_seconds`) and graphite-web, as `make native` runs them.
+
+    `schemas`: carbon's storage-schemas.conf, if not the lab's (whose finest
+    StatsD archive is `flush_seconds`, lab/native_config.py).
+    """
+    ports = Ports(
+        **{
+            port.name: free_port(socket.SOCK_DGRAM if port.name == "statsd" else socket.SOCK_STREAM)
+            for port in fields(Ports)
+        }
+    )
+    with tempfile.TemporaryDirectory(prefix="scenario-push-") as data:
+        data_dir = Path(data)
+        graphite_env = native.prepare(ports, data_dir, flush_seconds, None)
+        if schemas is not None:
+            # prepare() wrote the lab's here, in carbon's CONF_DIR (lab/native_config.py carbon_config)
+            (data_dir / "carbon" / "storage-schemas.conf").write_text(schemas)
+        services = [
+            service
+            for service in native.services(ports, data_dir, graphite_env, loadgen=False)
+            if service.name in PUSH_SERVICES
+        ]
+        try:
+            for service in services:
+                native.start(service, logs)
+            yield PushStack(ports.statsd, Graphite(f"http://{LOOPBACK}:{ports.graphite}"), flush_seconds)
+        finally:
+            # the last started first: graphite-web, then StatsD, then carbon
+            stop_all([service.process for service in reversed(services) if service.process], STOP_TIMEOUT)

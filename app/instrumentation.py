@@ -12,15 +12,18 @@ StatsD names per (method, route, status).
 
 import logging
 from time import perf_counter
+from typing import TYPE_CHECKING
 
 from flask import Flask
 
 from .config import pipelines
 from .labels import UNMATCHED_ROUTE, Routes, method_label
-from .otel import OtelRecorder
 from .pull import PullRecorder
 from .push import PushRecorder
 from .signals import STATSD_DB_QUERY
+
+if TYPE_CHECKING:
+    from .otel import OtelRecorder
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +32,7 @@ class Metrics:
     """The app's metrics: pull (Prometheus), push (StatsD), push (OTLP), any of them or none."""
 
     def __init__(
-        self, pull: PullRecorder | None, push: PushRecorder | None, otel: OtelRecorder | None = None
+        self, pull: PullRecorder | None, push: PushRecorder | None, otel: "OtelRecorder | None" = None
     ):
         self.pull = pull
         self.push = push
@@ -49,6 +52,9 @@ class Metrics:
                 resolve_interval=config["STATSD_RESOLVE_INTERVAL"],
             )
         if "otel" in chosen:
+            # Imported only then: the SDK and its exporter take a worker a tenth of a second to load.
+            from .otel import OtelRecorder
+
             otel = OtelRecorder(
                 config["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"],
                 config["OTEL_METRIC_EXPORT_INTERVAL"],

@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from app.signals import STATSD_PREFIX
+from app import config
+from app.signals import OTEL_INSTRUMENTS, PULL_METRICS, STATSD_PREFIX
+from lab.queries import OtelQueries, PullQueries, is_, matches
 
 from .helpers import ROOT
 
@@ -23,6 +25,8 @@ DATASOURCES = GRAFANA / "provisioning" / "datasources" / "datasources.yml"
 UNITS = {"s", "ms", "reqps", "percentunit", "percent", "short"}
 BUILTIN_VARIABLES = {"__rate_interval", "__interval", "__range", "__all"}
 SIGNALS = ("Latency", "Traffic", "Errors", "Saturation")
+# The PromQL datasources: the scrape's Prometheus, and the OTLP push's receiver.
+PROMQL = {"prometheus", "otel"}
 # The app's Prometheus series (job="app"): each must be narrowed to the chosen instances.
 APP_SERIES = re.compile(r"\b((?:http_request|db_query)\w*)(\{[^}]*\})?")
 INSTANCE = 'instance=~"$instance"'
@@ -95,9 +99,10 @@ def test_check_fails_on_a_stale_file(build, tmp_path, monkeypatch, capsys):
     assert stale.read_text() == (DASHBOARDS / "pull-vs-push.json").read_text()
 
 
-def test_the_three_dashboards_are_there():
+def test_the_four_dashboards_are_there():
     assert {board["uid"] for board in committed().values()} == {
         "golden-signals-prometheus",
+        "golden-signals-otlp",
         "golden-signals-graphite",
         "pull-vs-push",
     }
@@ -142,20 +147,20 @@ def test_units_fit_the_signal():
     for board in committed().values():
         for panel in queried(board):
             title, unit = panel["title"], panel["fieldConfig"]["defaults"]["unit"]
-            pull = panel["datasource"]["uid"] == "prometheus"
+            promql = panel["datasource"]["uid"] in PROMQL
             if "Traffic" in title:
                 expected = "reqps"
             elif "atency" in title or "query" in title or "processing time" in title:
-                expected = "s" if pull else "ms"  # Prometheus base unit vs StatsD timers
+                expected = "s" if promql else "ms"  # Prometheus base unit vs StatsD timers
             elif "Errors" in title:
-                expected = "percentunit" if pull else "percent"  # a ratio vs asPercent
+                expected = "percentunit" if promql else "percent"  # a ratio vs asPercent
             elif "Saturation" in title:
-                expected = "percentunit" if pull else "short"  # a ratio vs a count
+                expected = "percentunit" if promql else "short"  # a ratio vs a count
             else:
                 raise AssertionError(f"no unit rule for {title!r}")
             assert unit == expected, title
             checked += 1
-    assert checked >= 20
+    assert checked >= 30
 
 
 def test_every_datasource_is_provisioned():
@@ -189,16 +194,18 @@ def test_every_variable_used_is_defined():
 
 
 def test_the_query_variables_offer_all():
+    # (name, datasource) -> (query, all value)
     expected = {
-        "instance": ("prometheus", 'label_values(up{job="app"}, instance)', ".*"),
-        "route": ("prometheus", "label_values(http_requests_total, route)", ".*"),
-        "endpoint": ("graphite", "stats.timers.$prefix.http.latency.*", "*"),
+        ("instance", "prometheus"): ('label_values(up{job="app"}, instance)', ".*"),
+        ("route", "prometheus"): ("label_values(http_requests_total, route)", ".*"),
+        ("route", "otel"): ("label_values(http_server_request_duration_seconds_count, http_route)", ".*"),
+        ("endpoint", "graphite"): ("stats.timers.$prefix.http.latency.*", "*"),
     }
     for board in committed().values():
         for name, variable in variables(board).items():
             if variable["type"] != "query":
                 continue
-            assert (variable["datasource"]["uid"], variable["query"], variable["allValue"]) == expected[name]
+            assert (variable["query"], variable["allValue"]) == expected[name, variable["datasource"]["uid"]]
             assert variable["includeAll"] and variable["multi"], name
             assert variable["current"]["value"] == ["$__all"], name
 
@@ -252,17 +259,22 @@ def test_every_dashboard_sets_a_symptom_next_to_its_cause():
         assert len({panel["gridPos"]["y"] for panel in row}) == 1, f"{name}: not side by side"
 
 
-def test_pull_vs_push_pairs_each_signal_side_by_side():
-    grouped = rows(committed()["pull-vs-push.json"])
+def test_pull_vs_push_sets_each_signals_three_views_side_by_side():
+    board = committed()["pull-vs-push.json"]
+    assert board["title"] == "Pull vs push: scrape, OTLP, StatsD"
+    grouped = rows(board)
     assert list(grouped) == [*SIGNALS, "Symptoms and causes"]
     for title, row in grouped.items():
-        half = len(row) // 2
-        assert len(row) in (2, 4) and sum(p["gridPos"]["w"] for p in row) == 24, title
+        third = len(row) // 3
+        assert len(row) in (3, 6) and sum(p["gridPos"]["w"] for p in row) == 24, title
         sides = [p["datasource"]["uid"] for p in row]
-        assert sides == ["prometheus"] * half + ["graphite"] * half, f"{title}: pull left, push right"
-        assert all("Pull vs push" in p["description"] for p in row), title
+        assert sides == ["prometheus"] * third + ["otel"] * third + ["graphite"] * third, (
+            f"{title}: scrape left, OTLP in the middle, StatsD right"
+        )
+        # Each view says how the three differ.
+        assert all("Scrape vs OTLP vs StatsD" in p["description"] for p in row), title
     causes = [p["title"].split(":")[0] for p in grouped["Symptoms and causes"]]
-    assert causes == ["Symptom", "Cause", "Symptom", "Cause"]
+    assert causes == ["Symptom", "Cause"] * 3
 
 
 def test_pull_vs_push_opens_on_the_golden_signals_table():
@@ -274,20 +286,161 @@ def test_pull_vs_push_opens_on_the_golden_signals_table():
     content = top["options"]["content"]
     table = [line for line in content.splitlines() if line.startswith("|")]
     header, rule, *body = (line.strip("|").split(" | ") for line in table)
-    assert len(header) == 5 and set("".join(rule)) <= set("- ")
+    assert len(header) == 6 and set("".join(rule)) <= set("- ")
     assert [cells[0].strip("* ") for cells in body] == list(SIGNALS)
 
-    prometheus = " ".join(
-        q for p in queried(board) if p["datasource"]["uid"] == "prometheus" for q in queries(p)
-    )
-    graphite = " ".join(q for p in queried(board) if p["datasource"]["uid"] == "graphite" for q in queries(p))
-    for signal, _, _, pull, push in body:
+    def queried_on(uid: str) -> str:
+        return " ".join(q for p in queried(board) if p["datasource"]["uid"] == uid for q in queries(p))
+
+    for signal, _, _, scrape, otlp, statsd in body:
         # The series the table names are the ones the panels below query.
-        metrics = re.findall(r"\b(?:http|db)_\w+", pull)
-        assert metrics and all(m in prometheus for m in metrics), f"{signal}: {pull}"
-        paths = [re.split(r"[<*{]", code)[0] for code in re.findall(r"`(stats[^`]*)`", push)]
-        assert paths and all(path in graphite for path in paths), f"{signal}: {push}"
-    assert "Symptoms and causes" in content and "db_query_duration_seconds" in content
+        for uid, cell in (("prometheus", scrape), ("otel", otlp)):
+            metrics = re.findall(r"\b(?:http|db|lab)_\w+", cell)
+            assert metrics and all(m in queried_on(uid) for m in metrics), f"{signal}: {cell}"
+        paths = [re.split(r"[<*{]", code)[0] for code in re.findall(r"`(stats[^`]*)`", statsd)]
+        assert paths and all(path in queried_on("graphite") for path in paths), f"{signal}: {statsd}"
+    assert "Symptoms and causes" in content
+    assert "db_query_duration_seconds" in content and "db_client_operation_duration_seconds" in content
+
+
+def otel_dashboard() -> dict:
+    return committed()["golden-signals-otlp.json"]
+
+
+def series_named(query: str, metrics) -> set[str]:
+    """The series of `metrics` (signals.Metric) that a query names."""
+    names = {series for metric in metrics for series in metric.series()}
+    return {name for name in re.findall(r"\b[a-z_]+\b", query) if name in names}
+
+
+def test_each_promql_datasource_reads_only_its_own_pipeline():
+    # An OTLP panel on a scraped series (or the reverse) would show the other pipeline's numbers.
+    pushed = [instrument.metric for instrument in OTEL_INSTRUMENTS]
+    own = {"prometheus": (PULL_METRICS, pushed), "otel": (pushed, PULL_METRICS)}
+    checked = 0
+    for name, board in committed().items():
+        for panel in queried(board):
+            uid = panel["datasource"]["uid"]
+            if uid not in own:
+                continue
+            mine, theirs = own[uid]
+            for query in queries(panel):
+                assert series_named(query, mine), f"{name}: {panel['title']!r} queries none of its series"
+                assert not series_named(query, theirs), (
+                    f"{name}: {panel['title']!r} queries the other pipeline"
+                )
+                checked += 1
+    assert checked >= 30
+
+
+# Every PromQL query of the dashboards is one lab/queries.py builds, with Grafana's parameters:
+# the `route` and `instance` variables, and $__rate_interval.
+GRAFANA_RATE = "$__rate_interval"
+
+
+def built_by(promql: PullQueries) -> set[str]:
+    """The queries of the golden signals a PromQL pipeline's panels may show."""
+    route = promql.names.route
+    routes = matches(route, "$route")
+    return {
+        *(promql.latency(q, routes, by=route) for q in (0.5, 0.95, 0.99)),
+        promql.traffic(routes, by=route),
+        *(promql.error_ratio(routes, status=status) for status in ("5..", "4..")),
+        promql.saturation(),
+        promql.latency(0.95, is_(route, "/database/")),
+        promql.db_latency(0.95),
+    }
+
+
+def test_every_promql_query_is_built_by_lab_queries():
+    scraped = PullQueries(scope=(INSTANCE,), window=GRAFANA_RATE)
+    builders = {
+        "prometheus": built_by(scraped) | {scraped.blog_worker_mean()},
+        "otel": built_by(OtelQueries(window=GRAFANA_RATE)),
+    }
+    shown = {uid: set() for uid in builders}
+    for name, board in committed().items():
+        for panel in queried(board):
+            uid = panel["datasource"]["uid"]
+            if uid in builders:
+                for query in queries(panel):
+                    assert query in builders[uid], f"{name}: {panel['title']!r}: {query} not from lab/queries"
+                    shown[uid].add(query)
+    assert shown == builders, "a golden signal query that no panel shows"
+
+
+def test_every_otlp_panel_uses_the_otel_datasource():
+    board = otel_dashboard()
+    assert {p["datasource"]["uid"] for p in queried(board)} == {"otel"}
+    for name, board in committed().items():
+        for panel in queried(board):
+            if "(OTLP)" in panel["title"]:
+                assert panel["datasource"] == {"type": "prometheus", "uid": "otel"}, (
+                    f"{name}: {panel['title']!r}"
+                )
+                assert {t["datasource"]["uid"] for t in panel["targets"]} == {"otel"}
+
+
+def test_the_otlp_dashboard_is_the_prometheus_one_over_the_otlp_push():
+    # The same panel functions: the scrape's dashboard, panel for panel, but for the post's worker
+    # (it does not push over OTLP).
+    scraped = [
+        p for p in queried(committed()["golden-signals-prometheus.json"]) if "Worker" not in p["title"]
+    ]
+    pushed = queried(otel_dashboard())
+    assert [p["title"].replace("(scrape)", "(OTLP)") for p in scraped] == [p["title"] for p in pushed]
+    for scrape, otlp in zip(scraped, pushed, strict=True):
+        assert otlp["fieldConfig"]["defaults"]["unit"] == scrape["fieldConfig"]["defaults"]["unit"]
+        assert len(otlp["targets"]) == len(scrape["targets"]), otlp["title"]
+    assert list(rows(otel_dashboard())) == [*SIGNALS, "Symptoms and causes"]
+
+
+def test_the_otlp_dashboard_filters_routes_not_workers():
+    board = otel_dashboard()
+    assert list(variables(board)) == ["route"]
+    # Its instances are per-worker ids that every recycle replaces: the description says why no filter.
+    assert "No instance variable" in board["description"]
+    for panel in queried(board):
+        for query in queries(panel):
+            assert "$instance" not in query, panel["title"]
+
+
+def test_otlp_panels_filter_routes_on_the_semconv_label():
+    # In pull-vs-push the OTLP views follow the scrape's `route` variable: the route values agree.
+    route = OtelQueries().names.route
+    found = 0
+    for name, board in committed().items():
+        for panel in queried(board):
+            if panel["datasource"]["uid"] != "otel":
+                continue
+            for query in queries(panel):
+                for matchers in re.findall(r"http_server_request_duration_seconds\w*\{([^}]*)\}", query):
+                    assert f'{route}=~"$route"' in matchers or f'{route}="/database/"' in matchers, (
+                        f"{name}: {panel['title']!r}"
+                    )
+                    assert not re.search(r"(?<!_)route=", matchers), f"{name}: {panel['title']!r}"
+                    found += 1
+    assert found >= 10
+
+
+def test_otlp_panels_say_how_their_numbers_are_made():
+    export = f"every {config.DEFAULTS['OTEL_METRIC_EXPORT_INTERVAL'] / 1000:g} s"
+    assert export in otel_dashboard()["description"]
+    assert export in committed()["pull-vs-push.json"]["description"]
+    for name, board in committed().items():
+        for panel in queried(board):
+            if panel["datasource"]["uid"] != "otel":
+                continue
+            description, title = panel["description"], panel["title"]
+            if title.startswith("Traffic"):
+                assert "histogram's count is the request count" in description, f"{name}: {title!r}"
+            if title.startswith("Saturation"):
+                assert "last_over_time" in description and "staleness marker" in description, (
+                    f"{name}: {title!r}"
+                )
+    differences = " ".join(p["description"] for p in queried(committed()["pull-vs-push.json"]))
+    for fact in ("cumulative", "new series", "no staleness marker", "per flush", "archive"):
+        assert fact in differences or fact in committed()["pull-vs-push.json"]["description"], fact
 
 
 def test_the_provider_loads_what_compose_mounts():

@@ -3,8 +3,10 @@ ask for it, and so does every template variable; and the live Prometheus loads e
 rule, healthy.
 
 Grafana itself is not needed: its template variables are substituted here (the
-`All` value of each variable, `$__rate_interval` a few scrapes long). Text panels
-have no queries.
+`All` value of each variable, `$__rate_interval` a few scrapes or pushes long).
+Text panels have no queries. Each datasource uid stands for one of the stack's
+URLs: `prometheus` the scraping Prometheus, `otel` the OTLP receiver (in compose
+the same Prometheus; natively VictoriaMetrics), `graphite` graphite-web.
 """
 
 import json
@@ -62,20 +64,25 @@ def send_traffic(stack) -> None:
 
 @pytest.fixture(scope="module")
 def traffic(stack) -> float:
-    """Send the traffic twice, a scrape apart; return when it started.
+    """Send the traffic twice, a scrape (and an OTLP push) apart; return when it started.
 
     rate() sees no increase in a series' first sample: a series born with all of
     its traffic would give a rate of 0 (and histogram_quantile NaN). So the first
     round creates every series, and the second one, once Prometheus has scraped
-    the first, is the increase the panels show.
+    the first and every worker has pushed it, is the increase the panels show.
     """
     started = time.time()
     send_traffic(stack)
-    seen = stack.pull.total(is_(ROUTE, "/database/"))
+    otel = stack.otel_queries
+    seen = {
+        "Prometheus": (stack.promql, stack.pull.total(is_(ROUTE, "/database/"))),
+        "the OTLP receiver": (stack.otel_promql, otel.total(is_(otel.names.route, "/database/"))),
+    }
     deadline = time.monotonic() + 20 * stack.settle_seconds()
-    while stack.promql(seen) < TRAFFIC["/database/"][1]:
-        assert time.monotonic() < deadline, f"Prometheus never saw the first round: {seen}"
-        time.sleep(stack.scrape_seconds / 2)
+    for backend, (value, query) in seen.items():
+        while value(query) < TRAFFIC["/database/"][1]:
+            assert time.monotonic() < deadline, f"{backend} never saw the first round: {query}"
+            time.sleep(stack.scrape_seconds / 2)
     send_traffic(stack)
     return started
 
@@ -89,15 +96,25 @@ def eventually(stack, read, failure: str):
     return result
 
 
-def substitute(query: str, variables: dict, stack) -> str:
+def promql_url(stack, uid: str) -> str:
+    """The stack's URL behind a PromQL datasource."""
+    return {"prometheus": stack.prometheus, "otel": stack.otel}[uid]
+
+
+def rate_interval(stack, uid: str) -> str:
+    """$__rate_interval on a datasource: a few of its scrapes, or of each worker's OTLP pushes."""
+    return (stack.otel_queries if uid == "otel" else stack.pull).window
+
+
+def substitute(query: str, variables: dict, stack, uid: str) -> str:
     """The query as Grafana sends it: each variable on All, the StatsD prefix set to the stack's."""
-    values = {**variables, "__rate_interval": stack.pull.window, "prefix": stack.prefix}
+    values = {**variables, "__rate_interval": rate_interval(stack, uid), "prefix": stack.prefix}
     return re.sub(r"\$\{?(\w+)\}?", lambda match: values[match.group(1)], query)
 
 
-def prometheus_points(stack, query: str, since: float) -> list[float]:
+def prometheus_points(stack, uid: str, query: str, since: float) -> list[float]:
     params = {"query": query, "start": since, "end": time.time(), "step": stack.scrape_seconds}
-    response = requests.get(f"{stack.prometheus}/api/v1/query_range", params=params, timeout=10)
+    response = requests.get(f"{promql_url(stack, uid)}/api/v1/query_range", params=params, timeout=10)
     assert response.status_code == 200, f"{query}: {response.text}"
     values = [float(v) for series in response.json()["data"]["result"] for _, v in series["values"]]
     return [v for v in values if math.isfinite(v)]
@@ -112,13 +129,13 @@ def graphite_points(stack, target: str, since: float) -> list[float]:
 
 @pytest.mark.parametrize(("dashboard", "panel", "target", "variables"), list(panel_targets()))
 def test_every_panel_query_returns_data(stack, traffic, dashboard, panel, target, variables):
-    since = traffic - 5
-    if target["datasource"]["uid"] == "prometheus":
-        query = substitute(target["expr"], variables, stack)
-        read = lambda: prometheus_points(stack, query, since)  # noqa: E731
-    else:
-        query = substitute(target["target"], variables, stack)
+    since, uid = traffic - 5, target["datasource"]["uid"]
+    if uid == "graphite":
+        query = substitute(target["target"], variables, stack, uid)
         read = lambda: graphite_points(stack, query, since - 60)  # noqa: E731
+    else:
+        query = substitute(target["expr"], variables, stack, uid)
+        read = lambda: prometheus_points(stack, uid, query, since)  # noqa: E731
     eventually(stack, read, f"{dashboard} / {panel}: no data for {query}")
 
 
@@ -132,13 +149,15 @@ def template_variables():
 
 def variable_values(stack, variable: dict) -> list[str]:
     """The values Grafana would offer for a query variable (label_values or a Graphite find)."""
-    if variable["datasource"]["uid"] == "prometheus":
+    uid = variable["datasource"]["uid"]
+    if uid != "graphite":
         selector, label = re.fullmatch(r"label_values\((.+), (\w+)\)", variable["query"]).groups()
         params = {"match[]": selector, "start": stack.started_at - 60}
-        response = requests.get(f"{stack.prometheus}/api/v1/label/{label}/values", params=params, timeout=10)
+        url = f"{promql_url(stack, uid)}/api/v1/label/{label}/values"
+        response = requests.get(url, params=params, timeout=10)
         assert response.status_code == 200, f"{variable['query']}: {response.text}"
         return response.json()["data"]
-    query = substitute(variable["query"], {}, stack)
+    query = substitute(variable["query"], {}, stack, uid)
     response = requests.get(f"{stack.graphite}/metrics/find", params={"query": query}, timeout=10)
     assert response.status_code == 200, f"{variable['query']}: {response.text[-2000:]}"
     return [node["text"] for node in response.json()]

@@ -1,7 +1,9 @@
 """Run the whole stack without Docker: `make native` / `python -m lab native`.
 
-Debian's prometheus, graphite-carbon and graphite-web, npm's statsd, and the
-app under gunicorn plus the worker, on 127.0.0.1 and the ports of `.env`.
+Debian's prometheus, graphite-carbon and graphite-web, npm's statsd, Debian's
+VictoriaMetrics as the OTLP receiver (Prometheus 3's, in compose: Debian's
+Prometheus has none), and the app under gunicorn plus the worker, on 127.0.0.1
+and the ports of `.env`.
 Configuration comes from the files the containers mount (lab/native_config.py);
 data stays in one directory across restarts. Every process is stopped on
 Ctrl-C, on SIGTERM, or as soon as one of them dies.
@@ -17,15 +19,16 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlencode
 
 import yaml
 
 from app import config
 
 from . import native_config as cfg
-from .deps import STATSD_DAEMON_JS, SYSTEM_PYTHON
+from .deps import STATSD_DAEMON_JS, SYSTEM_PYTHON, VICTORIA_METRICS
 from .processes import Check, Process, die_with_parent, http_ok, statsd_healthy, stop_all, tcp_open
-from .queries import PushQueries
+from .queries import OtelQueries, PushQueries, is_
 from .settings import ROOT, Ports, app_environment, lab_environment
 
 READY_LINE = "native stack ready"
@@ -66,7 +69,7 @@ def check_ports_free(ports: Ports, loadgen: bool) -> None:
 
 def prepare(ports: Ports, data_dir: Path, flush_seconds: int, scrape_interval: str | None) -> dict[str, str]:
     """Write every derived config under data_dir; return graphite-web's environment."""
-    for sub in ("carbon", "graphite", "logs", "run", "prometheus", "statsd"):
+    for sub in ("carbon", "graphite", "logs", "run", "prometheus", "statsd", "otlp-receiver"):
         (data_dir / sub).mkdir(parents=True, exist_ok=True)
     cfg.whisper_dir(data_dir).mkdir(parents=True, exist_ok=True)
     (data_dir / "carbon" / "carbon.conf").write_text(cfg.carbon_config(ports, data_dir))
@@ -77,6 +80,8 @@ def prepare(ports: Ports, data_dir: Path, flush_seconds: int, scrape_interval: s
     )
     prometheus = cfg.prometheus_config(ports, scrape_interval)
     (data_dir / "prometheus" / "prometheus.yml").write_text(yaml.safe_dump(prometheus, sort_keys=False))
+    relabel = cfg.otlp_relabel_config(app_environment().get("OTEL_RESOURCE_ATTRIBUTES", ""))
+    cfg.otlp_relabel_file(data_dir).write_text(yaml.safe_dump(relabel, sort_keys=False))
     secret_file = data_dir / "graphite" / "secret_key"
     if not secret_file.exists():
         secret_file.write_text(lab_environment().get("GRAPHITE_SECRET_KEY") or secrets.token_urlsafe(48))
@@ -100,6 +105,7 @@ def prepare(ports: Ports, data_dir: Path, flush_seconds: int, scrape_interval: s
 
 
 def services(ports: Ports, data_dir: Path, graphite_env: dict[str, str], loadgen: bool) -> list[Service]:
+    otlp_receiver = f"http://{cfg.LOOPBACK}:{ports.otlp_receiver}"
     app_env = {
         **app_environment(),  # what .env says of the app, as compose would pass it
         "APP_HOST": cfg.LOOPBACK,
@@ -108,12 +114,15 @@ def services(ports: Ports, data_dir: Path, graphite_env: dict[str, str], loadgen
         "WORKER_PORT": str(ports.worker),
         "STATSD_HOST": cfg.LOOPBACK,
         "STATSD_PORT": str(ports.statsd),
+        "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": otlp_receiver + cfg.OTLP_RECEIVER_PATH,
         "PROMETHEUS_MULTIPROC_DIR": str(data_dir / "run" / "prometheus-multiproc"),
     }
     loop = cfg.LOOPBACK
     # The app's request counters under the STATSD_PREFIX it runs with: where to look first in Graphite.
-    prefix = config.from_env(app_env)["STATSD_PREFIX"]
-    requests_per_flush = PushQueries(prefix=prefix).requests(per_second=False)
+    settings = config.from_env(app_env)
+    requests_per_flush = PushQueries(prefix=settings["STATSD_PREFIX"]).requests(per_second=False)
+    # And the requests its workers pushed over OTLP, under the job its OTEL_SERVICE_NAME makes.
+    requests_pushed = OtelQueries(scope=(is_("job", settings["OTEL_SERVICE_NAME"]),)).total()
     stack = [
         Service(
             "carbon",
@@ -148,6 +157,13 @@ def services(ports: Ports, data_dir: Path, graphite_env: dict[str, str], loadgen
             http_ok(f"http://{loop}:{ports.graphite}/version/"),
             f"http://{loop}:{ports.graphite}/render?target={requests_per_flush}&from=-15min",
             env=graphite_env,
+        ),
+        Service(
+            "otlp-receiver",
+            [str(VICTORIA_METRICS), *cfg.otlp_receiver_argv(ports, data_dir)],
+            http_ok(f"{otlp_receiver}/health"),
+            # Debian's build has no web UI (vmui): a query of the Prometheus API instead.
+            f"{otlp_receiver}/api/v1/query?{urlencode({'query': requests_pushed})}",
         ),
         Service(
             "app",
@@ -226,6 +242,8 @@ def run(
 ) -> int:
     """Start the stack, report its URLs, and supervise it until told to stop."""
     check_ports_free(ports, loadgen)
+    if not VICTORIA_METRICS.exists():
+        sys.exit(f"{VICTORIA_METRICS} is missing: `make deps` (python -m lab deps) fetches it")
     data_dir = data_dir.resolve()
     graphite_env = prepare(ports, data_dir, flush_seconds, scrape_interval)
     logs = data_dir / "logs"
@@ -236,11 +254,11 @@ def run(
         for service in services(ports, data_dir, graphite_env, loadgen):
             started.append(service)
             start(service, logs)
-            print(f"  {service.name:<13}{service.url}", flush=True)
+            print(f"  {service.name:<15}{service.url}", flush=True)
         print(f"{READY_LINE}: data in {data_dir}, logs in {logs}", flush=True)
         print(
             "Grafana does not run natively (no package for this machine): use `docker compose up` "
-            "for the dashboards; here, query Prometheus and Graphite directly.",
+            "for the dashboards; here, query Prometheus, Graphite and the OTLP receiver directly.",
             flush=True,
         )
         while True:

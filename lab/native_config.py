@@ -14,6 +14,13 @@ import yaml
 from .backends import duration_seconds
 from .settings import LOOPBACK, ROOT, Ports
 
+# VictoriaMetrics stands in for Prometheus 3's OTLP receiver (Debian's Prometheus has none):
+# where the app pushes to it, and what makes it store what Prometheus 3 would.
+OTLP_RECEIVER_PATH = "/opentelemetry/v1/metrics"
+# Prometheus 3 keeps every resource attribute in target_info only, job and instance
+# aside; VictoriaMetrics puts them on each series. The SDK's own, and the namespace:
+RESOURCE_LABELS = ("service_name", "service_namespace", "service_instance_id", "telemetry_sdk_.*")
+
 PROMETHEUS_YML = ROOT / "prometheus" / "prometheus.yml"
 STATSD_CONFIG_JS = ROOT / "graphite" / "statsd" / "udp.js"
 CARBON_CONF = ROOT / "graphite" / "carbon.conf"
@@ -65,6 +72,8 @@ def prometheus_config(ports: Ports, scrape_interval: str | None = None) -> dict:
         job["static_configs"] = [{"targets": targets}]
         if scrape_interval:
             job.pop("scrape_interval", None)
+    # Debian's Prometheus 2 does not know the section; natively, VictoriaMetrics receives OTLP.
+    config.pop("otlp", None)
     # Relative rule paths resolve against the config file, which natively is
     # written elsewhere: point them at the shared prometheus/ directory.
     config["rule_files"] = [str(PROMETHEUS_YML.parent / path) for path in config.get("rule_files", [])]
@@ -183,3 +192,55 @@ CARBONLINK_HOSTS = ["{LOOPBACK}:{ports.carbon_query}:a"]
 CARBONLINK_TIMEOUT = 1.0
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 """
+
+
+def otlp_receiver_argv(ports: Ports, data_dir: Path) -> list[str]:
+    """VictoriaMetrics's options (after the binary) as the native stack's OTLP receiver.
+
+    Prometheus 3's naming (`-opentelemetry.usePrometheusNaming`, the relabeling
+    below). Queries see a sample once it is searchable, 2-3 s after it arrives
+    (its buffers flush every 2 s), with no latency offset on top (the default
+    hides the newest 30 s). Every sample is kept (no -dedup.minScrapeInterval):
+    the lab counts exactly.
+    """
+    return [
+        f"-httpListenAddr={LOOPBACK}:{ports.otlp_receiver}",
+        f"-storageDataPath={data_dir / 'otlp-receiver' / 'data'}",
+        "-retentionPeriod=15d",  # Prometheus's default
+        "-opentelemetry.usePrometheusNaming",
+        f"-relabelConfig={otlp_relabel_file(data_dir)}",
+        "-search.latencyOffset=0s",
+    ]
+
+
+def otlp_relabel_file(data_dir: Path) -> Path:
+    return data_dir / "otlp-receiver" / "relabel.yml"
+
+
+def otlp_relabel_config(resource_attributes: str) -> list[dict]:
+    """Relabeling that gives VictoriaMetrics's OTLP series Prometheus 3's default labels.
+
+    Prometheus 3 turns service.name into `job` (namespace/name when
+    service.namespace is set) and service.instance.id into `instance`, and keeps
+    the other resource attributes in target_info only. `resource_attributes` is
+    the app's OTEL_RESOURCE_ATTRIBUTES (key=value,...): those keys are dropped too.
+    """
+    from_env = [
+        prometheus_label(item.split("=", 1)[0]) for item in resource_attributes.split(",") if "=" in item
+    ]
+    return [
+        {"action": "labelmap", "regex": "service_name", "replacement": "job"},
+        {
+            "source_labels": ["service_namespace", "service_name"],
+            "regex": "(.+);(.+)",
+            "target_label": "job",
+            "replacement": "$1/$2",
+        },
+        {"action": "labelmap", "regex": "service_instance_id", "replacement": "instance"},
+        {"action": "labeldrop", "regex": "|".join((*RESOURCE_LABELS, *from_env))},
+    ]
+
+
+def prometheus_label(attribute: str) -> str:
+    """An OTel attribute's label name, as both receivers write it (dots and the like become _)."""
+    return re.sub(r"[^a-zA-Z0-9_]", "_", attribute.strip())

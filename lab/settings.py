@@ -29,6 +29,8 @@ STACK_DEFAULTS = {
     "CARBON_QUERY_PORT": 7002,
     "GRAFANA_PORT": 3000,
     "LOADGEN_PORT": 8089,
+    # Native only: VictoriaMetrics stands in for Prometheus 3's OTLP receiver (lab/native.py).
+    "OTLP_RECEIVER_PORT": 8428,
 }
 
 
@@ -67,6 +69,7 @@ class Ports:
     carbon_query: int
     grafana: int
     loadgen: int
+    otlp_receiver: int
 
     @classmethod
     def from_env(cls, environ=None, dotenv: Path = ROOT / ".env") -> "Ports":

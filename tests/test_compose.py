@@ -25,6 +25,7 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 SCALE_FILE = ROOT / "compose.scale.yaml"
 SECRETS = {"GRAFANA_ADMIN_PASSWORD": "test-password", "GRAPHITE_SECRET_KEY": "test-secret"}
 SERVICES = {"app", "worker", "prometheus", "graphite", "grafana", "loadgen"}
+OTLP_ENDPOINT = "http://prometheus:9090/api/v1/otlp/v1/metrics"  # Prometheus 3's OTLP receiver
 
 
 def compose_config(env: dict, *args: str, files=(COMPOSE_FILE,)) -> subprocess.CompletedProcess:
@@ -177,6 +178,14 @@ def test_the_app_scales_with_its_own_multiprocess_directory(resolved):
     assert 'names: ["app"]' in prometheus_yml and "type: A" in prometheus_yml
 
 
+def test_prometheus_receives_the_apps_otlp_push(resolved):
+    prometheus = resolved["services"]["prometheus"]
+    assert "--web.enable-otlp-receiver" in prometheus["command"]
+    # its address on the compose network: the service name and the container's port
+    assert resolved["services"]["app"]["environment"]["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"] == OTLP_ENDPOINT
+    assert {port["target"] for port in prometheus["ports"]} == {9090}
+
+
 def test_prometheus_admin_apis_stay_off(resolved):
     command = " ".join(resolved["services"]["prometheus"].get("command", []))
     assert "--web.enable-admin-api" not in command
@@ -273,8 +282,9 @@ def test_compose_repeats_no_default_but_the_host_ports():
 
 def test_the_app_gets_env_values_or_its_own_defaults():
     app = json.loads(compose_config(SECRETS, "--format", "json").stdout)["services"]["app"]["environment"]
-    # the compose network's address of StatsD, whatever host ports .env picks
+    # the compose network's addresses of StatsD and of the OTLP receiver, whatever host ports .env picks
     assert (app.pop("STATSD_HOST"), app.pop("STATSD_PORT")) == ("graphite", "8125")
+    assert app.pop("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") == OTLP_ENDPOINT
     assert app == dict.fromkeys(app, "") and set(app) <= set(APP_DEFAULTS)
     env = {**SECRETS, "GUNICORN_WORKERS": "8", "STATSD_PORT": "18125"}
     app = json.loads(compose_config(env, "--format", "json").stdout)["services"]["app"]["environment"]

@@ -1,10 +1,13 @@
 """The native stack's configs are the compose stack's files with addresses swapped."""
 
 import json
+import subprocess
 
+import pytest
 import yaml
 
 from lab import native_config as cfg
+from lab.deps import VICTORIA_METRICS
 from lab.settings import Ports, read_dotenv
 
 PORTS = Ports(
@@ -19,6 +22,7 @@ PORTS = Ports(
     carbon_query=17002,
     grafana=13000,
     loadgen=18089,
+    otlp_receiver=18428,
 )
 
 
@@ -33,6 +37,13 @@ def test_prometheus_targets_become_loopback_static_targets():
     assert not any("dns_sd_configs" in job for job in config["scrape_configs"])
     shared = yaml.safe_load(cfg.PROMETHEUS_YML.read_text())
     assert config["global"] == shared["global"]  # nothing else changed
+    assert config["storage"] == shared["storage"]
+
+
+def test_the_otlp_section_stays_with_prometheus_3():
+    # Debian's Prometheus 2 refuses it; natively VictoriaMetrics receives OTLP.
+    assert "otlp" in yaml.safe_load(cfg.PROMETHEUS_YML.read_text())
+    assert "otlp" not in cfg.prometheus_config(PORTS)
 
 
 def test_the_scrape_interval_can_be_shortened():
@@ -102,3 +113,50 @@ def test_the_load_generator_runs_the_compose_command_on_loopback():
         "--web-host=127.0.0.1",
         "--web-port=18089",
     ]
+
+
+def test_the_otlp_receiver_binds_loopback_and_keeps_data_in_the_data_dir(tmp_path):
+    argv = cfg.otlp_receiver_argv(PORTS, tmp_path)
+    flags = dict(option.partition("=")[::2] for option in argv)
+    assert flags["-httpListenAddr"] == "127.0.0.1:18428"
+    assert flags["-storageDataPath"] == str(tmp_path / "otlp-receiver" / "data")
+    assert flags["-relabelConfig"] == str(cfg.otlp_relabel_file(tmp_path))
+    assert str(tmp_path) in flags["-relabelConfig"]
+
+
+def test_the_otlp_receiver_names_and_shows_series_as_prometheus_3_does(tmp_path):
+    flags = dict(option.partition("=")[::2] for option in cfg.otlp_receiver_argv(PORTS, tmp_path))
+    assert "-opentelemetry.usePrometheusNaming" in flags
+    # its default (30s) would hide the last six exports of each worker from every query
+    assert flags["-search.latencyOffset"] == "0s"
+    # deduplication would merge samples the lab counts
+    assert not any(flag.startswith("-dedup") for flag in flags)
+
+
+def test_resource_attributes_become_job_and_instance_and_the_rest_is_dropped():
+    rules = cfg.otlp_relabel_config("")
+    assert rules[0] == {"action": "labelmap", "regex": "service_name", "replacement": "job"}
+    assert {"action": "labelmap", "regex": "service_instance_id", "replacement": "instance"} in rules
+    (drop,) = [rule for rule in rules if rule.get("action") == "labeldrop"]
+    assert drop == rules[-1]  # after the copies to job and instance
+    assert drop["regex"] == "service_name|service_namespace|service_instance_id|telemetry_sdk_.*"
+
+
+def test_the_apps_own_resource_attributes_are_dropped_too():
+    (drop,) = [
+        rule
+        for rule in cfg.otlp_relabel_config("deployment.environment=lab, team-name=a%3Db,broken")
+        if rule.get("action") == "labeldrop"
+    ]
+    assert drop["regex"].endswith("|telemetry_sdk_.*|deployment_environment|team_name")
+
+
+def test_victoria_metrics_accepts_the_relabel_config(tmp_path):
+    if not VICTORIA_METRICS.exists():
+        pytest.fail(f"{VICTORIA_METRICS} is missing: `make deps` fetches it (Debian's victoria-metrics)")
+    relabel = tmp_path / "relabel.yml"
+    relabel.write_text(yaml.safe_dump(cfg.otlp_relabel_config("deployment.environment=lab")))
+    result = subprocess.run(
+        [str(VICTORIA_METRICS), "-dryRun", f"-relabelConfig={relabel}"], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr

@@ -13,17 +13,19 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+import requests
+
 from app import config
 from lab.backends import Graphite, Prometheus
 from lab.native import READY_LINE
 from lab.native_config import statsd_flush_seconds
 from lab.processes import NotReady, Process
-from lab.queries import PullQueries, PushQueries, is_
+from lab.queries import OtelQueries, PullQueries, PushQueries, is_
 from lab.settings import STACK_DEFAULTS, app_environment, lab_environment
 
 from ..helpers import ROOT, free_port
 
-# What the test stack shortens (whisper's finest archive follows the flush).
+# What the test stack shortens (whisper's finest archive follows the flush), the OTLP export too.
 FLUSH_SECONDS = 1
 SCRAPE_INTERVAL = "1s"
 APP_TEST_ENV = {
@@ -35,6 +37,7 @@ APP_TEST_ENV = {
     "STATSD_GAUGE_INTERVAL": "0.1",
     "GUNICORN_WORKERS": "3",
     "LAB_ADMIN_TOKEN": "integration-test-token",
+    "OTEL_METRIC_EXPORT_INTERVAL": "1000",  # ms: each worker pushes every second, as the flush and scrape
 }
 
 
@@ -44,10 +47,15 @@ class Stack:
     prometheus: str
     graphite: str
     worker: str
+    otel: str  # the OTLP receiver, which answers PromQL: Prometheus 3 itself, or the native twin
     flush_seconds: float
     started_at: float
     admin_token: str
     app_settings: dict  # the app's settings (app/config.py) as this stack runs it
+    # A URL that makes everything the receiver got queryable at once, for exact counts: the
+    # native twin (VictoriaMetrics) shows samples some seconds after they arrive. "" for
+    # Prometheus, which shows each sample as soon as it stores it.
+    otel_flush: str = ""
 
     @cached_property
     def scrape_seconds(self) -> float:
@@ -69,6 +77,17 @@ class Stack:
         return PullQueries(scope=(is_("job", "app"),), window=f"{max(15, 4 * self.scrape_seconds):g}s")
 
     @property
+    def export_seconds(self) -> float:
+        """How often each app worker pushes over OTLP."""
+        return self.app_settings["OTEL_METRIC_EXPORT_INTERVAL"] / 1000
+
+    @property
+    def otel_queries(self) -> OtelQueries:
+        """The contract's PromQL over the app's OTLP push (job: its OTEL_SERVICE_NAME), rates over exports."""
+        job = is_("job", self.app_settings["OTEL_SERVICE_NAME"])
+        return OtelQueries(scope=(job,), window=f"{max(15, 4 * self.export_seconds):g}s")
+
+    @property
     def push(self) -> PushQueries:
         """The contract's Graphite targets under this stack's STATSD_PREFIX."""
         return PushQueries(prefix=self.prefix)
@@ -76,6 +95,14 @@ class Stack:
     def promql(self, query: str) -> float:
         """The value of a PromQL expression that sums to one number (0 when empty)."""
         return Prometheus(self.prometheus).value(query)
+
+    def otel_promql(self, query: str) -> float:
+        """The value of a PromQL expression over everything the OTLP receiver got (0 when empty)."""
+        if self.otel_flush:
+            requests.get(self.otel_flush, timeout=10).raise_for_status()
+        # At this very moment: by default VictoriaMetrics asks at the current second, not the
+        # current millisecond, and misses what arrived since.
+        return Prometheus(self.otel).value(query, at=time.time())
 
     def graphite_sum(self, target: str) -> float:
         """The sum of every point of `target` since the stack started."""
@@ -87,8 +114,8 @@ class Stack:
         return points[-1][1] if points else None
 
     def settle_seconds(self) -> float:
-        """How long until what was sent is visible in both backends."""
-        return max(self.flush_seconds, self.scrape_seconds) + 1.5
+        """How long until what was sent is visible in every backend."""
+        return max(self.flush_seconds, self.scrape_seconds, self.export_seconds) + 1.5
 
 
 def settled(read, stack: Stack, timeout: float = 60):
@@ -155,16 +182,19 @@ class NativeRunner:
 
     def stack(self) -> Stack:
         loop = "http://127.0.0.1"
+        otel = f"{loop}:{self.ports['OTLP_RECEIVER_PORT']}"
         return Stack(
             app=f"{loop}:{self.ports['APP_PORT']}",
             prometheus=f"{loop}:{self.ports['PROMETHEUS_PORT']}",
             graphite=f"{loop}:{self.ports['GRAPHITE_PORT']}",
             worker=f"{loop}:{self.ports['WORKER_PORT']}",
+            otel=otel,
             flush_seconds=FLUSH_SECONDS,
             started_at=time.time(),
             admin_token=APP_TEST_ENV["LAB_ADMIN_TOKEN"],
             # What the runner gives the app: .env, then the environment, then the test's settings.
             app_settings=config.from_env(app_environment({**os.environ, **APP_TEST_ENV})),
+            otel_flush=f"{otel}/internal/force_flush",  # VictoriaMetrics's: buffers to searchable parts
         )
 
 
@@ -207,6 +237,7 @@ def compose_stack():
             prometheus=url("prometheus", 9090),
             graphite=url("graphite", 8080),
             worker=url("worker", 8000),
+            otel=url("prometheus", 9090),  # Prometheus 3 receives OTLP itself
             flush_seconds=statsd_flush_seconds(),  # graphite/statsd/udp.js, which the container mounts
             started_at=started_at,
             admin_token=lab_environment()["LAB_ADMIN_TOKEN"],

@@ -1,12 +1,20 @@
 """`make native` stops every process it started (on Ctrl-C, and when one dies),
-and keeps its data across a restart."""
+keeps its data across a restart, and its OTLP receiver stores a push as Prometheus 3 does."""
 
 import os
 import signal
 import socket
+import time
 from pathlib import Path
 
 import requests
+from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+
+from lab.native_config import OTLP_RECEIVER_PATH
+from lab.queries import is_
 
 from ..helpers import wait_until
 from .stack import NativeRunner
@@ -18,6 +26,7 @@ TCP_PORTS = (
     "GRAPHITE_PORT",
     "CARBON_PORT",
     "STATSD_ADMIN_PORT",
+    "OTLP_RECEIVER_PORT",
 )
 
 
@@ -43,8 +52,8 @@ def alive(pid: int) -> bool:
 
 
 def assert_all_stopped(runner: NativeRunner, children: list[int], ports=TCP_PORTS) -> None:
-    # carbon, statsd, graphite-web, app, worker, prometheus (and loadgen)
-    assert len(children) == 6 + runner.loadgen
+    # carbon, statsd, graphite-web, otlp-receiver, app, worker, prometheus (and loadgen)
+    assert len(children) == 7 + runner.loadgen
     # The runner waited for each; the last may still be in the kernel's hands for a moment.
     wait_until(lambda: [pid for pid in children if alive(pid)], [], 5, "services still running")
     wait_until(lambda: [name for name in ports if listening(runner.ports[name])], [], 5, "ports still open")
@@ -73,6 +82,15 @@ def test_ctrl_c_stops_every_service_load_generator_included():
             True,
             10 * stack.settle_seconds(),
             f"Graphite data at {graphite_url}",
+        )
+        # and so does the OTLP receiver's URL: the requests the app's workers pushed
+        (otel_url,) = [line.split()[1] for line in runner.output if line.split()[:1] == ["otlp-receiver"]]
+        assert otel_url.startswith(stack.otel + "/api/v1/query?")
+        wait_until(
+            lambda: bool(requests.get(otel_url, timeout=10).json()["data"]["result"]),
+            True,
+            10 * stack.settle_seconds(),
+            f"pushed requests at {otel_url}",
         )
         runner.process.send_signal(signal.SIGINT)
         assert runner.wait() == 0
@@ -113,6 +131,11 @@ def test_data_from_before_a_restart_is_still_there():
         timeout = 10 * stack.settle_seconds()
         wait_until(lambda: stack.promql(series), 17.0, timeout, "Prometheus before the restart")
         wait_until(lambda: stack.graphite_sum(target), 17.0, timeout, "Graphite before the restart")
+        otel = stack.otel_queries
+        pushed = otel.total(
+            is_(otel.names.method, "GET"), is_(otel.names.route, "/"), is_(otel.names.status, "200")
+        )
+        wait_until(lambda: stack.otel_promql(pushed), 17.0, timeout, "the OTLP receiver before the restart")
         assert first.stop() == 0
 
         second.start()
@@ -120,8 +143,68 @@ def test_data_from_before_a_restart_is_still_there():
         stack.started_at -= 3600  # Graphite: sum from well before the first start
         assert stack.promql(series) == 17
         assert stack.graphite_sum(target) == 17
+        assert stack.otel_promql(pushed) == 17
     finally:
         for runner in (first, second):
             if getattr(runner, "process", None) is not None and runner.process.poll() is None:
                 runner.stop()
         first.cleanup()
+
+
+def push_once(url: str, resource: dict) -> None:
+    """One OTLP export from a fresh MeterProvider: a counter, an up-down counter, a histogram in s."""
+    reader = PeriodicExportingMetricReader(OTLPMetricExporter(endpoint=url), export_interval_millis=3_600_000)
+    provider = MeterProvider(metric_readers=[reader], resource=Resource.create(resource))
+    meter = provider.get_meter("lab-test")
+    meter.create_counter("lab.test.pushes").add(3, {"http.route": "/x"})
+    meter.create_up_down_counter("lab.test.active", unit="{request}").add(2)
+    meter.create_histogram("lab.test.duration", unit="s").record(0.25)
+    provider.shutdown()  # exports what it holds, once
+
+
+def series(otel: str, query: str) -> list[dict]:
+    """The label sets of what an instant query returns now, with their values as "value"."""
+    # `time`: VictoriaMetrics's default is the current second, which misses its last fraction.
+    params = {"query": query, "time": f"{time.time():.3f}"}
+    answer = requests.get(otel + "/api/v1/query", params=params, timeout=10).json()
+    assert answer["status"] == "success", answer
+    return [{**result["metric"], "value": result["value"][1]} for result in answer["data"]["result"]]
+
+
+def test_the_otlp_receiver_stores_a_push_as_prometheus_3_would():
+    runner = NativeRunner()
+    try:
+        runner.start()
+        stack = runner.stack()
+        otel = stack.otel
+        assert requests.get(otel + "/health", timeout=10).text == "OK"
+        assert series(otel, "vector(1)") == [{"value": "1"}]  # it answers the Prometheus API
+
+        push_once(otel + OTLP_RECEIVER_PATH, {"service.name": "t", "service.instance.id": "i"})
+        # job and instance from the resource, the point's own attribute; none of the SDK's resource
+        expected = {"__name__": "lab_test_pushes_total", "job": "t", "instance": "i", "http_route": "/x"}
+        wait_until(
+            lambda: series(otel, "lab_test_pushes_total"),
+            [{**expected, "value": "3"}],
+            30,  # its buffers show a new series within ~10 s of the first query for it
+            "the pushed counter, under Prometheus 3's name and labels",
+        )
+        # units and types become suffixes as in Prometheus 3 ({request} is an annotation: none)
+        assert series(otel, 'lab_test_active{job="t"}')[0]["value"] == "2"
+        assert series(otel, 'lab_test_duration_seconds_count{job="t"}')[0]["value"] == "1"
+        assert series(otel, 'lab_test_duration_seconds_sum{job="t"}')[0]["value"] == "0.25"
+        assert series(otel, 'count({job="t", telemetry_sdk_language!=""})') == []
+
+        # service.namespace joins the job, as in Prometheus 3; and what the receiver got is
+        # queryable at once after the flush the test stack reads exact counts with
+        push_once(
+            otel + OTLP_RECEIVER_PATH,
+            {"service.namespace": "ns", "service.name": "t", "service.instance.id": "i2"},
+        )
+        requests.get(stack.otel_flush, timeout=10).raise_for_status()
+        namespaced = series(otel, 'lab_test_pushes_total{instance="i2"}')
+        assert [(s["job"], s["value"]) for s in namespaced] == [("ns/t", "3")]
+    finally:
+        if runner.process.poll() is None:
+            runner.stop()
+        runner.cleanup()

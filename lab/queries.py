@@ -111,6 +111,10 @@ class PullQueries:
         """Requests answered since the app started (summed over workers and replicas)."""
         return f"sum({self.current(self.names.requests, *matchers)})"
 
+    def count(self, histogram: signals.Metric, *matchers: str) -> str:
+        """How many observations a histogram holds (its `_count`), summed over workers and replicas."""
+        return f"sum({self.current(histogram.name + '_count', *matchers)})"
+
     def traffic(self, *matchers: str, by: str = "") -> str:
         """Traffic: requests per second."""
         rate = self.rate(self.names.requests, *matchers)

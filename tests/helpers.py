@@ -1,21 +1,26 @@
 """Small tools the tests share: parse a scrape, listen like StatsD, find a port."""
 
 import contextlib
+import dataclasses
 import os
 import signal
 import socket
 import sys
 import tempfile
+import time
 from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
 
 import requests
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from lab import native_config
 from lab.backends import Prometheus, wait_for
+from lab.deps import VICTORIA_METRICS
 from lab.processes import Process, http_ok
-from lab.settings import free_port
+from lab.settings import Ports, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 # A host name that never resolves. The space makes the C resolver refuse it on
@@ -144,3 +149,36 @@ def prometheus_scraping(target_url: str, data_dir: Path, interval: str = "250ms"
     ]
     with serving(argv, url + "/-/ready", name="prometheus"):
         yield Prometheus(url)
+
+
+class OtlpReceiver(NamedTuple):
+    """The native stack's OTLP receiver (VictoriaMetrics), as its tests query it."""
+
+    url: str
+
+    @property
+    def endpoint(self) -> str:
+        """Where the app exports (OTEL_EXPORTER_OTLP_METRICS_ENDPOINT)."""
+        return self.url + native_config.OTLP_RECEIVER_PATH
+
+    def value(self, query: str) -> float:
+        """A PromQL value over everything received so far, for exact counts.
+
+        VictoriaMetrics makes what it received searchable every few seconds, and by
+        default queries at the current second: flush first, then ask at this moment.
+        """
+        requests.get(self.url + "/internal/force_flush", timeout=10).raise_for_status()
+        return Prometheus(self.url).value(query, at=time.time())
+
+
+@contextlib.contextmanager
+def otlp_receiving(data_dir: Path, port: int):
+    """The native stack's OTLP receiver on `port`, as lab/native.py runs it; data in data_dir."""
+    ports = dataclasses.replace(Ports.from_env({}, dotenv=data_dir / "no.env"), otlp_receiver=port)
+    relabel = native_config.otlp_relabel_file(data_dir)
+    relabel.parent.mkdir(parents=True, exist_ok=True)
+    relabel.write_text(yaml.safe_dump(native_config.otlp_relabel_config("")))
+    argv = [str(VICTORIA_METRICS), *native_config.otlp_receiver_argv(ports, data_dir)]
+    url = f"http://127.0.0.1:{port}"
+    with serving(argv, url + "/health", name="otlp-receiver"):
+        yield OtlpReceiver(url)

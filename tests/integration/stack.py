@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-import requests
-
 from app import config
 from lab.backends import Graphite, Prometheus
 from lab.native import READY_LINE
@@ -23,7 +21,7 @@ from lab.processes import NotReady, Process
 from lab.queries import OtelQueries, PullQueries, PushQueries, is_
 from lab.settings import STACK_DEFAULTS, app_environment, lab_environment
 
-from ..helpers import ROOT, free_port
+from ..helpers import ROOT, OtlpReceiver, free_port
 
 # What the test stack shortens (whisper's finest archive follows the flush), the OTLP export too.
 FLUSH_SECONDS = 1
@@ -52,10 +50,9 @@ class Stack:
     started_at: float
     admin_token: str
     app_settings: dict  # the app's settings (app/config.py) as this stack runs it
-    # A URL that makes everything the receiver got queryable at once, for exact counts: the
-    # native twin (VictoriaMetrics) shows samples some seconds after they arrive. "" for
-    # Prometheus, which shows each sample as soon as it stores it.
-    otel_flush: str = ""
+    # The native twin (VictoriaMetrics) shows samples some seconds after they arrive, and is
+    # flushed before an exact count; Prometheus shows each one as soon as it stores it.
+    otel_is_twin: bool = False
 
     @cached_property
     def scrape_seconds(self) -> float:
@@ -98,11 +95,9 @@ class Stack:
 
     def otel_promql(self, query: str) -> float:
         """The value of a PromQL expression over everything the OTLP receiver got (0 when empty)."""
-        if self.otel_flush:
-            requests.get(self.otel_flush, timeout=10).raise_for_status()
-        # At this very moment: by default VictoriaMetrics asks at the current second, not the
-        # current millisecond, and misses what arrived since.
-        return Prometheus(self.otel).value(query, at=time.time())
+        if self.otel_is_twin:
+            return OtlpReceiver(self.otel).value(query)
+        return Prometheus(self.otel).value(query)
 
     def graphite_sum(self, target: str) -> float:
         """The sum of every point of `target` since the stack started."""
@@ -194,7 +189,7 @@ class NativeRunner:
             admin_token=APP_TEST_ENV["LAB_ADMIN_TOKEN"],
             # What the runner gives the app: .env, then the environment, then the test's settings.
             app_settings=config.from_env(app_environment({**os.environ, **APP_TEST_ENV})),
-            otel_flush=f"{otel}/internal/force_flush",  # VictoriaMetrics's: buffers to searchable parts
+            otel_is_twin=True,
         )
 
 

@@ -1,4 +1,5 @@
-"""Prometheus scrapes app and worker; the in-flight gauges come back to 0."""
+"""Prometheus scrapes app and worker; capacity is right and the in-flight gauges come back to 0
+in all three pipelines."""
 
 from concurrent.futures import ThreadPoolExecutor
 
@@ -23,6 +24,10 @@ def test_the_workers_summary_is_scraped(stack):
 def test_capacity_is_workers_times_threads(stack):
     capacity = f"sum({stack.pull.select(HTTP_CAPACITY.name)})"
     wait_until(lambda: stack.promql(capacity), float(stack.capacity), 30, "capacity (workers x threads)")
+    # pushed: each live worker's last export within the window
+    otel = stack.otel_queries
+    pushed = f"sum({otel.current(otel.names.capacity, fresh=True)})"
+    wait_until(lambda: stack.otel_promql(pushed), float(stack.capacity), 30, "OTLP capacity")
 
 
 def test_in_flight_rises_under_load_and_returns_to_zero(stack):
@@ -36,5 +41,8 @@ def test_in_flight_rises_under_load_and_returns_to_zero(stack):
     wait_until(lambda: stack.graphite_last(gauge), 0.0, timeout, gauge)
     in_flight = f"sum({stack.pull.select(HTTP_IN_FLIGHT.name)})"
     wait_until(lambda: stack.promql(in_flight), 0.0, timeout, in_flight)
+    otel = stack.otel_queries
+    active = f"sum({otel.current(otel.names.in_flight, fresh=True)})"
+    wait_until(lambda: stack.otel_promql(active), 0.0, timeout, active)
     peak = stack.promql(f"max_over_time({in_flight}[1m:1s])")
     assert peak >= 1, "Prometheus never saw a request in flight"

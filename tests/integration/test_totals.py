@@ -1,13 +1,14 @@
-"""The same known traffic shows up, exactly, in both backends."""
+"""The same known traffic shows up, exactly, in all three pipelines: scraped, pushed over OTLP,
+pushed through StatsD."""
+
+from typing import NamedTuple
 
 import requests
 
 from app.signals import (
     BLOG_REQUESTS,
     BLOG_SLOW,
-    DB_QUERY_DURATION,
     ENDPOINT,
-    HTTP_REQUEST_DURATION,
     METHOD,
     OPERATION,
     ROUTE,
@@ -36,21 +37,38 @@ ROUTES = {
 }
 
 
+class Expected(NamedTuple):
+    """One series in each pipeline (the contract's names), and how much it must grow."""
+
+    pull: str  # PromQL, on Prometheus
+    otel: str  # PromQL, on the OTLP receiver
+    push: str  # a Graphite target
+    count: int
+
+
 def expectations(stack):
-    """Each backend's query for a series (the contract's names), with how much it must grow."""
-    pull, push = stack.pull, stack.push
+    pull, otel, push = stack.pull, stack.otel_queries, stack.push
     for (method, path), (status, count) in MIX.items():
         route, endpoint = ROUTES[path]
-        matchers = (is_(METHOD, method), is_(ROUTE, route), is_(STATUS, str(status)))
-        yield pull.total(*matchers), push.requests(endpoint, method, str(status), per_second=False), count
-    database = (is_(METHOD, "GET"), is_(ROUTE, "/database/"))
-    yield (
-        f"sum({pull.select(HTTP_REQUEST_DURATION.name + '_count', *database)})",
+        yield Expected(
+            pull.total(is_(METHOD, method), is_(ROUTE, route), is_(STATUS, str(status))),
+            otel.total(
+                is_(otel.names.method, method),
+                is_(otel.names.route, route),
+                is_(otel.names.status, str(status)),
+            ),
+            push.requests(endpoint, method, str(status), per_second=False),
+            count,
+        )
+    yield Expected(
+        pull.count(pull.names.duration, is_(METHOD, "GET"), is_(ROUTE, "/database/")),
+        otel.count(otel.names.duration, is_(otel.names.method, "GET"), is_(otel.names.route, "/database/")),
         push.timer("database", "GET", "count"),
         4,
     )
-    yield (
-        f"sum({pull.select(DB_QUERY_DURATION.name + '_count', is_(OPERATION, 'select'))})",
+    yield Expected(
+        pull.count(pull.names.db_duration, is_(OPERATION, "select")),
+        otel.count(otel.names.db_duration, is_(otel.names.db_operation, "select")),
         push.db_timer("select", "count"),
         4,
     )
@@ -64,13 +82,18 @@ def blog_metrics(stack) -> dict[str, int]:
     }
 
 
-def test_known_traffic_appears_exactly_in_prometheus_and_graphite(stack):
-    queries, blog = list(expectations(stack)), blog_metrics(stack)
-    promql = [q for q, _, _ in queries] + list(blog)
-    targets = [t for _, t, _ in queries]
-    before_prometheus, before_graphite = settled(
-        lambda: ({q: stack.promql(q) for q in promql}, {t: stack.graphite_sum(t) for t in targets}), stack
-    )
+def test_known_traffic_appears_exactly_in_all_three_pipelines(stack):
+    expected, blog = list(expectations(stack)), blog_metrics(stack)
+    promql = [e.pull for e in expected] + list(blog)
+
+    def read():
+        return (
+            {q: stack.promql(q) for q in promql},
+            {e.otel: stack.otel_promql(e.otel) for e in expected},
+            {e.push: stack.graphite_sum(e.push) for e in expected},
+        )
+
+    before_prometheus, before_otel, before_graphite = settled(read, stack)
 
     session = requests.Session()
     for (method, path), (status, count) in MIX.items():
@@ -78,16 +101,10 @@ def test_known_traffic_appears_exactly_in_prometheus_and_graphite(stack):
             assert session.request(method, stack.app + path, timeout=10).status_code == status
 
     timeout = 10 * stack.settle_seconds()
-    for query, target, count in queries:
-        wait_until(
-            lambda q=query: stack.promql(q), before_prometheus[query] + count, timeout, f"Prometheus {query}"
-        )
-        wait_until(
-            lambda t=target: stack.graphite_sum(t),
-            before_graphite[target] + count,
-            timeout,
-            f"Graphite {target}",
-        )
+    for e in expected:
+        wait_until(lambda q=e.pull: stack.promql(q), before_prometheus[e.pull] + e.count, timeout, e.pull)
+        wait_until(lambda q=e.otel: stack.otel_promql(q), before_otel[e.otel] + e.count, timeout, e.otel)
+        wait_until(lambda t=e.push: stack.graphite_sum(t), before_graphite[e.push] + e.count, timeout, e.push)
     for query, count in blog.items():
         wait_until(
             lambda q=query: stack.promql(q), before_prometheus[query] + count, timeout, f"Prometheus {query}"

@@ -7,19 +7,22 @@ faults      show or change the app's injected faults
 experiment  run the pull-vs-push scenario against a running stack and write a report
 report      redraw an experiment's report from its result.json, with no backend running
 bench       measure instrumentation and scrape cost
+scenario    measure one pitfall of pull or push: the truth, a naive setup, the lab's (--list)
 """
 
 import argparse
+import json
 import re
 import sys
 from datetime import datetime
 from pathlib import Path
 
-from app.config import DEFAULTS as APP_DEFAULTS
+from app import config as app_config
 from app.config import ConfigError
 
 from . import bench, deps, dotenv, native, native_config
-from .settings import ROOT, Ports, lab_environment
+from .scenarios import SCENARIOS
+from .settings import ROOT, Ports, app_environment, lab_environment
 
 
 def interval(text: str) -> str:
@@ -98,6 +101,12 @@ def main(argv: list[str] | None = None) -> int:
     redraw.add_argument("result", type=Path, help="the result.json `lab experiment` wrote")
     redraw.add_argument("--out", type=Path, help="report directory (default: the result.json's)")
     commands.add_parser("bench", help="measure instrumentation and scrape cost")
+    scenario = commands.add_parser("scenario", help="a pitfall measured: truth, naive setup, the lab's")
+    scenario.add_argument("id", nargs="?", choices=SCENARIOS, metavar="ID", help="see --list")
+    scenario.add_argument("--list", action="store_true", help="list the scenarios and their mistakes")
+    scenario.add_argument("--json", action="store_true", help="print only scenario, unit, truth, naive, lab")
+    scenario.add_argument("--short", action="store_true", help="less traffic, fewer rounds (the tests' mode)")
+    scenario.add_argument("--out", type=Path, help="report directory (default: reports/scenario-<ID>)")
     args = parser.parse_args(argv)
 
     if args.command == "deps":
@@ -109,6 +118,15 @@ def main(argv: list[str] | None = None) -> int:
         return dotenv.create(ROOT / ".env.example", ROOT / ".env")
     if args.command == "report":
         return redraw_report(args.result, args.out or args.result.parent)
+    if args.command == "scenario":
+        if args.list:
+            for name, entry in SCENARIOS.items():
+                print(f"{name:<22}{entry.mistake}")
+            return 0
+        if args.id is None:
+            scenario.error("give a scenario ID, or --list to see them")
+        out = args.out or ROOT / "reports" / f"scenario-{args.id}"
+        return run_scenario(args.id, args.short, args.json, out)
     try:
         ports = Ports.from_env()
     except ConfigError as error:
@@ -122,6 +140,11 @@ def add_stack_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--app", help="the app's URL (default: http://127.0.0.1:$APP_PORT)")
     command.add_argument("--prometheus", help="default: http://127.0.0.1:$PROMETHEUS_PORT")
     command.add_argument("--graphite", help="graphite-web's URL (default: http://127.0.0.1:$GRAPHITE_PORT)")
+    command.add_argument(
+        "--otel",
+        help="the OTLP receiver's PromQL URL (default: Prometheus when it receives OTLP itself, as in "
+        "compose; else the native stack's VictoriaMetrics, http://127.0.0.1:$OTLP_RECEIVER_PORT)",
+    )
 
 
 def redraw_report(path: Path, out: Path) -> int:
@@ -134,6 +157,24 @@ def redraw_report(path: Path, out: Path) -> int:
         print(f"lab report: {error}", file=sys.stderr)
         return 2
     print(f"report: {report.write(result, out)}")
+    return 0
+
+
+def run_scenario(name: str, short: bool, as_json: bool, out: Path) -> int:
+    """`scenario ID`: run it, write its report, print its table (or its numbers)."""
+    # Imported here: the scenarios pull in requests and prometheus_client, their reports matplotlib.
+    from . import scenarios
+    from .processes import NotReady
+    from .scenarios import outcome
+    from .scenarios.running import ScenarioError
+
+    try:
+        measured = scenarios.run(name, short, out / "logs")
+    except (NotReady, ScenarioError) as error:
+        print(f"lab scenario {name}: {error}\n(logs in {out / 'logs'})", file=sys.stderr)
+        return 1
+    report = outcome.write(measured, out)
+    print(json.dumps(measured.summary()) if as_json else f"{measured.text()}\n\nreport: {report}")
     return 0
 
 
@@ -157,20 +198,28 @@ def run_against_stack(args, ports: Ports) -> int:
             "recovery": args.recovery_seconds or args.phase_seconds,
         }
         scenario = experiment.Scenario(seconds, args.rate, args.error_rate, args.latency_ms)
+        prometheus = args.prometheus or f"http://127.0.0.1:{ports.prometheus}"
         run = experiment.Experiment(
             scenario,
             app,
-            args.prometheus or f"http://127.0.0.1:{ports.prometheus}",
+            prometheus,
             args.graphite or f"http://127.0.0.1:{ports.graphite}",
+            args.otel or experiment.otlp_receiver(prometheus, f"http://127.0.0.1:{ports.otlp_receiver}"),
             control.token,
-            env.get("STATSD_PREFIX") or APP_DEFAULTS["STATSD_PREFIX"],
+            # The app's settings as the stack runs them: the same .env and environment.
+            app_config.from_env(app_environment()),
         )
         result = run.run()
         out = args.out or ROOT / "reports" / f"experiment-{datetime.now():%Y%m%d-%H%M%S}"
         # Drawn from the file, as `lab report` draws it: the report holds nothing result.json does not.
         print(f"report: {report.write(report.load(experiment.save(result, out)), out)}")
         return 0
-    except (faults.FaultControlError, experiment.ExperimentError, backends.BackendError) as error:
+    except (
+        faults.FaultControlError,
+        experiment.ExperimentError,
+        backends.BackendError,
+        ConfigError,
+    ) as error:
         print(f"lab {args.command}: {error}", file=sys.stderr)
         return 1
     except requests.ConnectionError as error:

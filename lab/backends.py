@@ -36,6 +36,10 @@ class Prometheus:
         result = _get(f"{self.url}/api/v1/query", params).json()["data"]["result"]
         return float(result[0]["value"][1]) if result else empty
 
+    def flags(self) -> dict[str, str]:
+        """The command-line flags the server runs with (Prometheus's /api/v1/status/flags)."""
+        return _get(f"{self.url}/api/v1/status/flags", {}).json()["data"]
+
     def series(self, query: str, start: float, end: float, step: float) -> list[tuple[float, float]]:
         """(time, value) points of a range query, summed to one series; NaN points dropped."""
         params = {"query": query, "start": start, "end": end, "step": step}

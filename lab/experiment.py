@@ -2,16 +2,18 @@
 
 Four phases of steady traffic to `/`: baseline, an error burst, a latency burst
 (both injected through the app's /faults), and recovery. The experiment counts
-every request it sends and every answer (the truth), then asks Prometheus and
-Graphite, phase by phase, for totals, error ratio and p95/p99 latency, and
-notes how long after each burst started each backend showed it. At the end it
-reads the series the charts draw, so result.json (`save`) holds every figure of
-the report: lab/report.py writes it up from that file alone. A value a backend
-did not have is NaN here and null in result.json, never 0.
+every request it sends and every answer (the truth), then asks each pipeline's
+backend, phase by phase, for totals, error ratio and p95/p99 latency: Prometheus
+(pull), Graphite (StatsD push) and the OTLP receiver (OTLP push: Prometheus
+itself in compose, VictoriaMetrics natively, both read with PromQL). It notes how
+long after each burst started each backend showed it, and how saturated the app
+was. At the end it reads the series the charts draw, so result.json (`save`)
+holds every figure of the report: lab/report.py writes it up from that file
+alone. A value a backend did not have is NaN here and null in result.json, never 0.
 
-Between phases the traffic pauses until both backends hold the whole phase
-(or stop changing): that is what makes per-phase totals exact, since a scrape
-or a flush that straddled two phases would split their requests.
+Between phases the traffic pauses until every backend holds the whole phase
+(or stops changing): that is what makes per-phase totals exact, since a scrape,
+a flush or an export that straddled two phases would split their requests.
 """
 
 import json
@@ -25,15 +27,28 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from app.signals import ROUTE, STATUS
-
 from . import traffic
 from .backends import Graphite, Prometheus, wait_for
 from .faults import FaultControl
-from .queries import ERRORS, ERRORS_GLOB, STATSD_OWN_SERIES, PullQueries, PushQueries, is_, matches
+from .queries import (
+    ERRORS,
+    ERRORS_GLOB,
+    STATSD_OWN_SERIES,
+    OtelQueries,
+    PullQueries,
+    PushQueries,
+    is_,
+    matches,
+)
 
 PHASES = ("baseline", "error burst", "latency burst", "recovery")
+# Pull, StatsD push, OTLP push: each pipeline's key in result.json (the truth's is "truth").
+BACKENDS = ("prometheus", "graphite", "otel")
 POLL_SECONDS = 0.25
+# How much later than its data the OTLP receiver may show a series new to a query it answered before
+# (the first 5xx of `/`, born in the error burst): VictoriaMetrics, the native twin, caches which
+# series match a query's filters and resets that cache once per 10 s plus jitter (lib/mergeset).
+RECEIVER_CACHE_SECONDS = 11
 
 
 class ExperimentError(RuntimeError):
@@ -60,31 +75,72 @@ ROUTE_UNDER_TEST, ENDPOINT_UNDER_TEST = "/", "index"
 
 
 @dataclass(frozen=True)
+class RouteQueries:
+    """A PromQL pipeline's queries about the route under test, in that pipeline's names."""
+
+    over: PullQueries  # the scrape's, or OtelQueries for the OTLP push
+
+    @property
+    def route(self) -> str:
+        return is_(self.over.names.route, ROUTE_UNDER_TEST)
+
+    @property
+    def total(self) -> str:
+        return self.over.total(self.route)
+
+    @property
+    def errors(self) -> str:
+        return self.over.total(self.route, matches(self.over.names.status, ERRORS))
+
+    def rate(self) -> str:
+        return self.over.traffic(self.route)
+
+    def error_ratio(self) -> str:
+        return self.over.error_ratio(self.route)
+
+    def quantile(self, q: float) -> str:
+        return self.over.latency(q, self.route)
+
+    def quantile_between(self, q: float, seconds: float) -> str:
+        """The q-quantile of exactly the requests between `seconds` ago and the query time."""
+        return self.over.latency_between(q, seconds, self.route)
+
+    def saturation(self) -> str:
+        """In flight over capacity, of the whole app: queueing shows here, in no timer."""
+        return self.over.saturation()
+
+    def all(self) -> list[str]:
+        return [
+            self.total,
+            self.errors,
+            self.rate(),
+            self.error_ratio(),
+            self.quantile(0.95),
+            self.quantile_between(0.95, 60),
+            self.saturation(),
+        ]
+
+
+@dataclass(frozen=True)
 class Queries:
     """What each backend is asked about the route under test: the contract's queries (lab/queries.py)."""
 
     prefix: str  # STATSD_PREFIX
-    window: str  # a few scrapes, like Grafana's $__rate_interval
+    window: str  # the scrape's rates: a few scrapes, like Grafana's $__rate_interval
+    otel_window: str = "20s"  # the OTLP push's rates: a few export intervals
+    service: str = "app"  # OTEL_SERVICE_NAME: the pushed series' job, as "app" is the scrape's
 
     @property
-    def pull(self) -> PullQueries:
-        return PullQueries(scope=(is_("job", "app"),), window=self.window)
+    def pull(self) -> RouteQueries:
+        return RouteQueries(PullQueries(scope=(is_("job", "app"),), window=self.window))
+
+    @property
+    def otel(self) -> RouteQueries:
+        return RouteQueries(OtelQueries(scope=(is_("job", self.service),), window=self.otel_window))
 
     @property
     def push(self) -> PushQueries:
         return PushQueries(prefix=self.prefix)
-
-    @property
-    def route(self) -> str:
-        return is_(ROUTE, ROUTE_UNDER_TEST)
-
-    @property
-    def total(self) -> str:
-        return self.pull.total(self.route)
-
-    @property
-    def errors(self) -> str:
-        return self.pull.total(self.route, matches(STATUS, ERRORS))
 
     @property
     def graphite_total(self) -> str:
@@ -100,32 +156,15 @@ class Queries:
     def graphite_upper(self, percent: int) -> str:
         return self.push.timer(ENDPOINT_UNDER_TEST, "GET", f"upper_{percent}")
 
-    def rate(self) -> str:
-        return self.pull.traffic(self.route)
-
-    def error_ratio(self) -> str:
-        return self.pull.error_ratio(self.route)
-
-    def quantile(self, q: float) -> str:
-        return self.pull.latency(q, self.route)
-
-    def quantile_between(self, q: float, seconds: float) -> str:
-        """The q-quantile of exactly the requests between `seconds` ago and the query time."""
-        return self.pull.latency_between(q, seconds, self.route)
-
     def all(self) -> list[str]:
         """Every query the experiment sends (the contract test reads them)."""
         return [
-            self.total,
-            self.errors,
+            *self.pull.all(),
+            *self.otel.all(),
             self.graphite_total,
             self.graphite_errors,
             self.graphite_rate(),
             *(self.graphite_upper(percent) for percent in (95, 99)),
-            self.rate(),
-            self.error_ratio(),
-            self.quantile(0.95),
-            self.quantile_between(0.95, 60),
             STATSD_OWN_SERIES,
         ]
 
@@ -148,11 +187,10 @@ class Counts:
 
 @dataclass(frozen=True)
 class Mark:
-    """Where the backends' totals stood while nothing was in flight: a phase counts from here."""
+    """Where each backend's totals stood while nothing was in flight: a phase counts from here."""
 
     at: float
-    prometheus: Counts
-    graphite: Counts
+    counted: dict[str, Counts]  # backend -> its totals
 
 
 @dataclass
@@ -161,13 +199,13 @@ class Phase:
     faults: dict | None
     start: float
     end: float
-    settled: float  # when both backends held the phase (or stopped changing)
+    settled: float  # when every backend held the phase (or stopped changing)
     answers: list[traffic.Answer]
     truth: Counts
-    prometheus: Counts
-    graphite: Counts
+    counted: dict[str, Counts]  # backend -> what it counted in the phase
     latency: dict[str, dict[str, float]]  # source -> {"p95": ms, ...}
     detected: dict[str, float | None]  # backend -> seconds after the start it showed the burst
+    saturation_peak: dict[str, float]  # PromQL backend -> the highest in flight / capacity it showed
 
 
 @dataclass
@@ -176,6 +214,7 @@ class Result:
     urls: dict[str, str]
     scrape_seconds: float
     flush_seconds: float
+    export_seconds: float
     started: float
     finished: float
     phases: list[Phase]
@@ -183,14 +222,62 @@ class Result:
     charts: dict[str, dict[str, list[tuple[float, float]]]]
 
 
+@dataclass(frozen=True)
+class PromQLSource:
+    """A pipeline's backend read with PromQL, its queries about `/`, and how often it gets a new value."""
+
+    backend: Prometheus
+    queries: RouteQueries
+    step: float  # seconds: the scrape interval, or the export interval
+
+    def counts(self) -> Counts:
+        return Counts(self.backend.value(self.queries.total), self.backend.value(self.queries.errors))
+
+    def percentiles_between(self, since: float, until: float) -> dict[str, float]:
+        """p95 and p99 in ms of exactly the requests between `since` and `until`."""
+        return {
+            f"p{q}": 1000
+            * self.backend.value(
+                self.queries.quantile_between(q / 100, until - since), at=until, empty=math.nan
+            )
+            for q in (95, 99)
+        }
+
+    def reaches(self, query: str, threshold: float) -> Callable[[], bool]:
+        """A check: whether the value of `query` has reached `threshold` yet."""
+        return lambda: self.backend.value(query) >= threshold
+
+    def series(self, query: str, start: float, end: float) -> list[tuple[float, float]]:
+        return self.backend.series(query, start, end, self.step)
+
+    def saturation_peak(self, start: float, end: float) -> float:
+        """The highest in flight / capacity between `start` and `end`."""
+        return max(
+            (value for _, value in self.series(self.queries.saturation(), start, end)), default=math.nan
+        )
+
+
 class Experiment:
-    def __init__(self, scenario: Scenario, app: str, prometheus: str, graphite: str, token: str, prefix: str):
+    def __init__(
+        self,
+        scenario: Scenario,
+        app: str,
+        prometheus: str,
+        graphite: str,
+        otel: str,
+        token: str,
+        settings: dict,
+    ):
+        """`otel`: the OTLP receiver's URL; `settings`: the app's (app/config.py) as the stack runs it."""
         self.scenario = scenario
         self.app = app.rstrip("/")
         self.prometheus = Prometheus(prometheus.rstrip("/"))
         self.graphite = Graphite(graphite.rstrip("/"))
+        self.otel = Prometheus(otel.rstrip("/"))  # every receiver the lab runs answers PromQL
         self.faults = FaultControl(self.app, token)
-        self.prefix = prefix
+        self.prefix = settings["STATSD_PREFIX"]
+        self.export = settings["OTEL_METRIC_EXPORT_INTERVAL"] / 1000
+        self.service = settings["OTEL_SERVICE_NAME"]
 
     def run(self) -> Result:
         """Run every phase; return what was sent and what each backend says of it."""
@@ -199,7 +286,16 @@ class Experiment:
         # Every Graphite total is a sum of points from here: older points cancel out in differences.
         self.since = started - 60
         self.scrape = self.prometheus.scrape_interval("app")
-        self.queries = Queries(self.prefix, window=f"{max(4 * self.scrape, 4):g}s")
+        self.queries = Queries(
+            self.prefix,
+            window=f"{max(4 * self.scrape, 4):g}s",
+            otel_window=f"{max(4 * self.export, 4):g}s",
+            service=self.service,
+        )
+        self.promql = {
+            "prometheus": PromQLSource(self.prometheus, self.queries.pull, self.scrape),
+            "otel": PromQLSource(self.otel, self.queries.otel, self.export),
+        }
         # StatsD reports on itself at every flush, in the StatsD schema: its step is the flush interval.
         self.flush = self.graphite.step(STATSD_OWN_SERIES, self.since) or 10.0
         mark = self._check_quiet()
@@ -212,36 +308,48 @@ class Experiment:
                     # One more flush, so that the next phase's first points fall in a later slot.
                     time.sleep(self.flush)
         self.faults.clear()
-        urls = {"app": self.app, "prometheus": self.prometheus.url, "graphite": self.graphite.url}
+        urls = {
+            "app": self.app,
+            "prometheus": self.prometheus.url,
+            "graphite": self.graphite.url,
+            "otel": self.otel.url,
+        }
         finished = time.time()
         charts = self._charts(started, finished, phases)
-        return Result(self.scenario, urls, self.scrape, self.flush, started, finished, phases, charts)
-
-    def _cumulative(self) -> tuple[Counts, Counts]:
-        prometheus = Counts(
-            self.prometheus.value(self.queries.total), self.prometheus.value(self.queries.errors)
+        return Result(
+            self.scenario, urls, self.scrape, self.flush, self.export, started, finished, phases, charts
         )
+
+    def _cumulative(self) -> dict[str, Counts]:
+        """Each backend's totals of `/` now (Graphite's: since `self.since`)."""
         graphite = Counts(
             self.graphite.total(self.queries.graphite_total, self.since),
             self.graphite.total(self.queries.graphite_errors, self.since),
         )
-        return prometheus, graphite
+        return {"graphite": graphite} | {backend: source.counts() for backend, source in self.promql.items()}
+
+    def _slowest_period(self) -> float:
+        """The longest a request takes to reach a backend: a scrape, a flush or an export interval."""
+        return max(self.scrape, self.flush, self.export)
 
     def _quiet_seconds(self) -> float:
-        return 2 * max(self.scrape, self.flush) + 2
+        """How long no total may move before a phase counts as settled short of the truth."""
+        return 2 * self._slowest_period() + 2 + RECEIVER_CACHE_SECONDS
 
     def _check_quiet(self) -> Mark:
         """Make sure nothing else sends to `/` (the totals would include it)."""
         before = self._cumulative()
-        time.sleep(max(self.scrape, self.flush) + 1)
+        time.sleep(self._slowest_period() + 1)
         after = self._cumulative()
         if after != before:
+            moved = ", ".join(
+                f"{backend} {before[backend].total:g} -> {after[backend].total:g}" for backend in BACKENDS
+            )
             raise ExperimentError(
-                f"other traffic reaches / (Prometheus total {before[0].total:g} -> {after[0].total:g}, "
-                f"Graphite {before[1].total:g} -> {after[1].total:g}): stop the load generator "
+                f"other traffic reaches / (totals: {moved}): stop the load generator "
                 "(Stop in its web UI, or docker compose stop loadgen), wait a few seconds and try again"
             )
-        return Mark(time.time(), *after)
+        return Mark(time.time(), after)
 
     def _run_phase(self, name: str, mark: Mark, progress) -> tuple[Phase, Mark]:
         faults = self.scenario.faults(name)
@@ -268,7 +376,7 @@ class Experiment:
         truth = Counts(len(answered), sum(1 for a in answered if a.status >= 500))
 
         progress.set_description(f"{name}: waiting for the backends")
-        prometheus, graphite = self._settle(mark, truth)
+        counted = self._settle(mark, truth)
         settled = time.time()
         detector.stop()
         phase = Phase(
@@ -279,16 +387,23 @@ class Experiment:
             settled=settled,
             answers=answers,
             truth=truth,
-            prometheus=prometheus.minus(mark.prometheus),
-            graphite=graphite.minus(mark.graphite),
+            counted={backend: counted[backend].minus(mark.counted[backend]) for backend in BACKENDS},
             latency=self._latencies(answered, mark.at, settled),
             detected=detector.found,
+            saturation_peak={
+                backend: source.saturation_peak(start, end) for backend, source in self.promql.items()
+            },
         )
-        return phase, Mark(settled, prometheus, graphite)
+        return phase, Mark(settled, counted)
 
-    def _settle(self, mark: Mark, truth: Counts) -> tuple[Counts, Counts]:
-        """Wait until both backends hold the phase's requests, or stop changing."""
-        expected = (mark.prometheus.plus(truth), mark.graphite.plus(truth))
+    def _settle(self, mark: Mark, truth: Counts) -> dict[str, Counts]:
+        """Wait until every backend holds the phase's requests, or they all stop changing.
+
+        The OTLP receiver has them one export interval after the last answer (every
+        worker has exported its cumulative totals by then), plus its own delay in
+        showing them (RECEIVER_CACHE_SECONDS at most).
+        """
+        expected = {backend: mark.counted[backend].plus(truth) for backend in BACKENDS}
         last, unchanged_since = None, time.monotonic()
 
         def read():
@@ -304,14 +419,7 @@ class Experiment:
         return wait_for(read, done, timeout=10 * self._quiet_seconds(), interval=POLL_SECONDS)
 
     def _latencies(self, answered: list[traffic.Answer], since: float, until: float) -> dict:
-        """p95 and p99 in ms: the client's (truth), Prometheus's, and Graphite's per-flush values."""
-        prometheus = {
-            f"p{q}": 1000
-            * self.prometheus.value(
-                self.queries.quantile_between(q / 100, until - since), at=until, empty=math.nan
-            )
-            for q in (95, 99)
-        }
+        """p95 and p99 in ms: the client's (truth), each PromQL backend's, and Graphite's per-flush values."""
         # The slots of this phase's flushes: after the last one of the phase before.
         first_slot = math.floor((since + 1) / self.flush) * self.flush
         last_slot = math.floor((until + 1) / self.flush) * self.flush
@@ -325,7 +433,10 @@ class Experiment:
             graphite[f"p{q} mean of flushes"] = statistics.fmean(values) if values else math.nan
             graphite[f"p{q} max of flushes"] = max(values) if values else math.nan
         truth = percentiles([a.seconds * 1000 for a in answered])
-        return {"truth": truth, "prometheus": prometheus, "graphite": graphite}
+        promql = {
+            backend: source.percentiles_between(since, until) for backend, source in self.promql.items()
+        }
+        return {"truth": truth, **promql, "graphite": graphite}
 
     def _detections(self, name: str, start: float) -> dict[str, Callable[[], bool]]:
         """For a burst: per backend, whether its dashboard query shows half the injected fault yet."""
@@ -333,7 +444,10 @@ class Experiment:
         if name == "error burst":
             threshold = self.scenario.error_rate / 2
             return {
-                "prometheus": lambda: self.prometheus.value(q.error_ratio()) >= threshold,
+                **{
+                    backend: source.reaches(source.queries.error_ratio(), threshold)
+                    for backend, source in self.promql.items()
+                },
                 "graphite": lambda: any(
                     ratio >= threshold for _, ratio in self.graphite_error_ratios(first_slot)
                 ),
@@ -341,7 +455,10 @@ class Experiment:
         if name == "latency burst":
             threshold_ms = self.scenario.latency_ms / 2
             return {
-                "prometheus": lambda: 1000 * self.prometheus.value(q.quantile(0.95)) >= threshold_ms,
+                **{
+                    backend: source.reaches(source.queries.quantile(0.95), threshold_ms / 1000)
+                    for backend, source in self.promql.items()
+                },
                 "graphite": lambda: any(
                     value >= threshold_ms
                     for _, value in self.graphite.points(q.graphite_upper(95), first_slot)
@@ -361,7 +478,7 @@ class Experiment:
 
     def _charts(self, start: float, end: float, phases: list[Phase]) -> dict:
         """The series of each chart (Result.charts): the truth per second, the backends as dashboards."""
-        q, scrape, flush = self.queries, self.scrape, self.flush
+        q, flush = self.queries, self.flush
 
         def line(points, every: float):
             """Seconds since the start; a break wherever two points are further apart than their period."""
@@ -375,6 +492,15 @@ class Experiment:
                 last = t
             return out
 
+        def promql(query: Callable[[RouteQueries], str], scale: float) -> dict[str, list]:
+            """Each PromQL backend's line of `query` (times `scale`: percent, ms)."""
+            return {
+                backend: line(
+                    ((t, scale * v) for t, v in source.series(query(source.queries), start, end)), source.step
+                )
+                for backend, source in self.promql.items()
+            }
+
         answers = [a for phase in phases for a in phase.answers if a.status]
         per_second = dict(truth_by_second(answers))
         sent = [(second + 0.5, len(per_second.get(second, ()))) for second in range(int(start), int(end) + 1)]
@@ -384,23 +510,17 @@ class Experiment:
         return {
             "traffic": {
                 "truth": line(sent, 1),
-                "prometheus": line(self.prometheus.series(q.rate(), start, end, scrape), scrape),
+                **promql(RouteQueries.rate, 1),
                 "graphite": line(self.graphite.points(q.graphite_rate(), start, end), flush),
             },
             "errors": {
                 "truth": line(error_percent, 1),
-                "prometheus": line(
-                    ((t, 100 * v) for t, v in self.prometheus.series(q.error_ratio(), start, end, scrape)),
-                    scrape,
-                ),
+                **promql(RouteQueries.error_ratio, 100),
                 "graphite": line(((t, 100 * v) for t, v in self.graphite_error_ratios(start, end)), flush),
             },
             "latency": {
                 "truth": line(p95_ms, 1),
-                "prometheus": line(
-                    ((t, 1000 * v) for t, v in self.prometheus.series(q.quantile(0.95), start, end, scrape)),
-                    scrape,
-                ),
+                **promql(lambda queries: queries.quantile(0.95), 1000),
                 "graphite": line(self.graphite.points(q.graphite_upper(95), start, end), flush),
             },
         }
@@ -418,14 +538,26 @@ class Detector(threading.Thread):
 
     def run(self) -> None:
         while not self._stop_event.is_set() and None in self.found.values():
-            for backend, check in self.checks.items():
-                if self.found[backend] is None and check():
-                    self.found[backend] = time.time() - self.start_time
+            self._look()
             self._stop_event.wait(POLL_SECONDS)
 
+    def _look(self) -> None:
+        for backend, check in self.checks.items():
+            if self.found[backend] is None and check():
+                self.found[backend] = time.time() - self.start_time
+
     def stop(self) -> None:
+        """Stop polling, after one last look: the points that settled the phase may be newer than it."""
         self._stop_event.set()
         self.join()
+        self._look()
+
+
+def otlp_receiver(prometheus: str, native_receiver: str) -> str:
+    """Where the OTLP push's series are: in Prometheus when it runs its OTLP receiver (compose),
+    else in the native stack's receiver, `native_receiver` (Prometheus there only scrapes)."""
+    flags = Prometheus(prometheus.rstrip("/")).flags()
+    return prometheus if flags.get("web.enable-otlp-receiver") == "true" else native_receiver
 
 
 def percentiles(values_ms: list[float]) -> dict[str, float]:
@@ -454,6 +586,7 @@ def summary(result: Result) -> dict:
         "urls": result.urls,
         "scrape_seconds": result.scrape_seconds,
         "flush_seconds": result.flush_seconds,
+        "export_seconds": result.export_seconds,
         "started": result.started,
         "finished": result.finished,
         "phases": [
@@ -464,16 +597,20 @@ def summary(result: Result) -> dict:
                 "end": phase.end,
                 "seconds": phase.end - phase.start,
                 "sent": len(phase.answers),
-                "truth": {**asdict(phase.truth), "error_ratio": phase.truth.error_ratio},
-                "prometheus": {**asdict(phase.prometheus), "error_ratio": phase.prometheus.error_ratio},
-                "graphite": {**asdict(phase.graphite), "error_ratio": phase.graphite.error_ratio},
+                "truth": _counts(phase.truth),
+                **{backend: _counts(counts) for backend, counts in phase.counted.items()},
                 "latency_ms": phase.latency,
                 "detected_after_seconds": phase.detected,
+                "saturation_peak": phase.saturation_peak,
             }
             for phase in result.phases
         ],
         "charts": result.charts,
     }
+
+
+def _counts(counts: Counts) -> dict:
+    return {**asdict(counts), "error_ratio": counts.error_ratio}
 
 
 def save(result: Result, out: Path) -> Path:

@@ -5,6 +5,9 @@ writes the report from it, and `lab report PATH/result.json` redraws the same
 report later with no backend running. The charts put the truth (what the
 experiment sent and saw) next to what each backend shows over time; the tables
 compare the phases. A value a backend did not have is null there, "n/a" here.
+
+A result.json from before the OTLP push has no `otel` figures: its report shows
+the two pipelines it measured, as it did then.
 """
 
 import json
@@ -18,7 +21,10 @@ matplotlib.use("Agg")  # files only: no screen here, none needed
 import matplotlib.pyplot as plt  # noqa: E402
 
 CHARTS = ("traffic", "errors", "latency")
-COLORS = {"truth": "black", "prometheus": "tab:orange", "graphite": "tab:blue"}
+BACKENDS = ("prometheus", "graphite", "otel")  # pull, StatsD push, OTLP push (lab/experiment.py)
+NAMES = {"prometheus": "Prometheus", "graphite": "Graphite", "otel": "OTLP"}
+PIPELINES = {"prometheus": "Pull", "graphite": "StatsD push", "otel": "OTLP push"}
+COLORS = {"truth": "black", "prometheus": "tab:orange", "graphite": "tab:blue", "otel": "tab:green"}
 # What the report reads: a file without these keys was not written by `lab experiment` (or by an older one).
 KEYS = ("scenario", "urls", "scrape_seconds", "flush_seconds", "started", "phases", "charts")
 PHASE_KEYS = (
@@ -32,6 +38,8 @@ PHASE_KEYS = (
     "latency_ms",
     "detected_after_seconds",
 )
+# What a result with the OTLP push's figures (`otel` in every phase) also has.
+OTEL_KEYS = ("export_seconds",)
 
 
 class ReportError(ValueError):
@@ -64,7 +72,16 @@ def _missing(result) -> list[str]:
         present = phase if isinstance(phase, dict) else {}
         missing += [f"phases[{i}].{key}" for key in PHASE_KEYS if key not in present]
     charts = result["charts"] if isinstance(result["charts"], dict) else {}
-    return missing + [f"charts.{name}" for name in CHARTS if name not in charts]
+    missing += [f"charts.{name}" for name in CHARTS if name not in charts]
+    if not missing and "otel" in backends(result):
+        missing += [key for key in OTEL_KEYS if key not in result]
+        missing += [] if "otel" in result["urls"] else ["urls.otel"]
+    return missing
+
+
+def backends(result: dict) -> list[str]:
+    """The pipelines the result measured, in BACKENDS order: every one in every phase."""
+    return [backend for backend in BACKENDS if all(backend in phase for phase in result["phases"])]
 
 
 def write(result: dict, out: Path) -> Path:
@@ -92,6 +109,7 @@ LABELS = {
     "truth": "truth (client, per second)",
     "prometheus": "Prometheus (pull: rate / histogram_quantile)",
     "graphite": "Graphite (push: StatsD per flush)",
+    "otel": "OTLP push (OpenTelemetry SDK: rate / histogram_quantile)",
 }
 
 
@@ -111,7 +129,7 @@ def draw(name: str, sources: dict[str, list], result: dict, path: Path) -> None:
     axes.set_xlabel("seconds since the experiment started")
     axes.set_ylabel(unit)
     axes.set_ylim(bottom=0)
-    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=3, fontsize="small", frameon=False)
+    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2, fontsize="small", frameon=False)
     axes.grid(alpha=0.3)
     figure.tight_layout()
     figure.savefig(path)
@@ -135,67 +153,52 @@ def shade(axes, phase: dict, started: float) -> None:
 
 
 def markdown(result: dict) -> str:
-    scenario, urls = result["scenario"], result["urls"]
+    scenario, measured = result["scenario"], backends(result)
     started = datetime.fromtimestamp(result["started"], UTC)
     lines = [
-        "# Pull vs push: experiment report",
+        f"# {' vs '.join(PIPELINES[backend] for backend in measured)}: experiment report",
         "",
-        f"{started:%Y-%m-%d %H:%M:%S} UTC. App {urls['app']}, Prometheus {urls['prometheus']} "
-        f"(scrapes every {result['scrape_seconds']:g} s), Graphite {urls['graphite']} "
-        f"(StatsD flushes every {result['flush_seconds']:g} s).",
+        f"{started:%Y-%m-%d %H:%M:%S} UTC. {_where(result, measured)}",
         "",
         f"Traffic: GET / at {scenario['rate']:g} requests per second in each phase. Faults injected "
         f"through `/faults`: error burst `error_rate={scenario['error_rate']:g}`, latency burst "
-        f"`latency_ms={scenario['latency_ms']:g}`. Between phases the traffic pauses until both backends "
-        "hold the whole phase, so each phase is counted on its own.",
+        f"`latency_ms={scenario['latency_ms']:g}`. Between phases the traffic pauses until every backend "
+        "holds the whole phase, so each phase is counted on its own.",
         "",
         "## Totals (requests to `/` answered)",
         "",
-        "| phase | seconds | truth | Prometheus | Graphite |",
-        "| --- | --- | --- | --- | --- |",
+        _row("phase", "seconds", "truth", *(NAMES[backend] for backend in measured)),
+        _rule(3 + len(measured)),
     ]
     for phase in result["phases"]:
         truth = phase["truth"]["total"]
-        lines.append(
-            f"| {phase['name']} | {phase['seconds']:.1f} | {truth:g} | "
-            f"{_versus(phase['prometheus']['total'], truth)} | {_versus(phase['graphite']['total'], truth)} |"
-        )
+        counted = [_versus(phase[backend]["total"], truth) for backend in measured]
+        lines.append(_row(phase["name"], f"{phase['seconds']:.1f}", f"{truth:g}", *counted))
     lines += [
         "",
         "## Error ratio (5xx / all)",
         "",
-        "| phase | injected | truth | Prometheus | Graphite |",
-        "| --- | --- | --- | --- | --- |",
+        _row("phase", "injected", "truth", *(NAMES[backend] for backend in measured)),
+        _rule(3 + len(measured)),
     ]
     for phase in result["phases"]:
         injected = scenario["error_rate"] if phase["name"] == "error burst" else 0
-        ratios = [_percent(phase[source]["error_ratio"]) for source in ("truth", "prometheus", "graphite")]
-        lines.append(f"| {phase['name']} | {_percent(injected)} | " + " | ".join(ratios) + " |")
-    lines += [
-        "",
-        "## Latency (ms)",
-        "",
-        "| phase | truth p95 | Prometheus p95 | Graphite p95 (mean / max of flushes) "
-        "| truth p99 | Prometheus p99 | Graphite p99 (mean / max of flushes) |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
-    ]
+        ratios = [_percent(phase[source]["error_ratio"]) for source in ("truth", *measured)]
+        lines.append(_row(phase["name"], _percent(injected), *ratios))
+    sources = ("truth", *measured)
+    headers = [_latency_header(source, q) for q in ("p95", "p99") for source in sources]
+    lines += ["", "## Latency (ms)", "", _row("phase", *headers), _rule(1 + len(headers))]
     for phase in result["phases"]:
-        truth, prometheus, graphite = (phase["latency_ms"][k] for k in ("truth", "prometheus", "graphite"))
-        cells = []
-        for q in ("p95", "p99"):
-            cells += [
-                _ms(truth[q]),
-                _ms(prometheus[q]),
-                f"{_ms(graphite[f'{q} mean of flushes'])} / {_ms(graphite[f'{q} max of flushes'])}",
-            ]
-        lines.append(f"| {phase['name']} | " + " | ".join(cells) + " |")
-    lines += queueing_notes(result["phases"])
+        latency = phase["latency_ms"]
+        cells = [_latency_cell(source, latency[source], q) for q in ("p95", "p99") for source in sources]
+        lines.append(_row(phase["name"], *cells))
+    lines += queueing_notes(result["phases"], measured)
     lines += [
         "",
         "## Detection delay (seconds after the burst started)",
         "",
-        "| burst | Prometheus | Graphite | shown when |",
-        "| --- | --- | --- | --- |",
+        _row("burst", *(NAMES[backend] for backend in measured), "shown when"),
+        _rule(2 + len(measured)),
     ]
     for phase in result["phases"]:
         detected = phase["detected_after_seconds"]
@@ -205,38 +208,99 @@ def markdown(result: dict) -> str:
                 if phase["name"] == "error burst"
                 else f"p95 reaches {scenario['latency_ms'] / 2:g} ms"
             )
-            lines.append(
-                f"| {phase['name']} | {_seconds(detected['prometheus'])} | "
-                f"{_seconds(detected['graphite'])} | {what} |"
-            )
+            lines.append(_row(phase["name"], *(_seconds(detected[backend]) for backend in measured), what))
     lines += ["", "## Over time", ""]
     lines += [f"![{name}]({name}.png)" for name in CHARTS]
-    lines += ["", *EXPLANATION, ""]
+    lines += ["", *EXPLANATION, *(OTEL_EXPLANATION if "otel" in measured else []), ""]
     return "\n".join(lines)
 
 
-def queueing_notes(phases: list[dict]) -> list[str]:
-    """Say so where the client waited far longer than the app measured: the requests queued."""
+def _where(result: dict, measured: list[str]) -> str:
+    """The stack's URLs, and how often each backend gets new values."""
+    urls = result["urls"]
+    where = [
+        f"App {urls['app']}",
+        f"Prometheus {urls['prometheus']} (scrapes every {result['scrape_seconds']:g} s)",
+        f"Graphite {urls['graphite']} (StatsD flushes every {result['flush_seconds']:g} s)",
+    ]
+    if "otel" in measured:
+        where.append(
+            f"OTLP receiver {urls['otel']} (each worker exports every {result['export_seconds']:g} s)"
+        )
+    return ", ".join(where) + "."
+
+
+def _row(*cells: str) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def _rule(columns: int) -> str:
+    return _row(*["---"] * columns)
+
+
+def _latency_header(source: str, q: str) -> str:
+    name = "truth" if source == "truth" else NAMES[source]
+    return f"{name} {q} (mean / max of flushes)" if source == "graphite" else f"{name} {q}"
+
+
+def _latency_cell(source: str, latency: dict, q: str) -> str:
+    """A source's `q` in ms; Graphite's as the mean and the max of its flushes' values."""
+    if source == "graphite":
+        return f"{_ms(latency[f'{q} mean of flushes'])} / {_ms(latency[f'{q} max of flushes'])}"
+    return _ms(latency[q])
+
+
+# The client's p95 this far above every backend's means a wait no server-side timer saw: more than
+# the PromQL backends' interpolation within a bucket (a share) and the client's own HTTP overhead
+# (a few ms) explain.
+QUEUEING_FACTOR, QUEUEING_MS = 1.2, 50
+
+
+def queueing_notes(phases: list[dict], measured: list[str]) -> list[str]:
+    """Say so where the client waited far longer than any backend measured: the requests queued."""
     notes = []
     for phase in phases:
-        name, latency = phase["name"], phase["latency_ms"]
-        truth, prometheus = latency["truth"]["p95"], latency["prometheus"]["p95"]
-        if truth is None or prometheus is None:
+        latency = phase["latency_ms"]
+        client = latency["truth"]["p95"]
+        reported = {backend: _reported_p95(backend, latency[backend]) for backend in measured}
+        highest = max((value for value in reported.values() if value is not None), default=None)
+        if client is None or highest is None or not _far_above(client, highest):
             continue
-        if truth > 1.5 * prometheus and truth - prometheus > 50:
-            notes.append(
-                f"In the {name} the client's p95 ({truth:.0f} ms) is far above what the backends say "
-                f"({prometheus:.0f} ms): requests waited in gunicorn's queue for a busy worker (saturation), "
-                "and the app's timers start only when a worker takes the request. Only the saturation panel "
-                "(in flight / capacity at 100 %) shows it from the server side."
-            )
+        them = ", ".join(f"{NAMES[backend]} {_ms(value)} ms" for backend, value in reported.items())
+        notes.append(
+            f"In the {phase['name']} the client's p95 ({client:.0f} ms) is far above what the backends "
+            f"report ({them}): requests waited in gunicorn's queue until a worker took them, and every "
+            "server-side timer starts only then, so no backend's latency shows that wait. Saturation "
+            f"does: {_saturation(phase)}. At 100 % every worker is busy and the next request queues "
+            "(the dashboards' Saturation panel)."
+        )
     return ["", *notes] if notes else []
+
+
+def _far_above(client_ms: float, server_ms: float) -> bool:
+    return client_ms >= max(QUEUEING_FACTOR * server_ms, server_ms + QUEUEING_MS)
+
+
+def _reported_p95(backend: str, latency: dict) -> float | None:
+    """The p95 a backend showed for the phase: StatsD's highest per-flush one (it has none of the phase)."""
+    return latency["p95 max of flushes"] if backend == "graphite" else latency["p95"]
+
+
+def _saturation(phase: dict) -> str:
+    """The phase's highest saturation, as each PromQL backend saw it (an older result has none)."""
+    signal = "requests in flight over capacity"
+    peaks = {backend: peak for backend, peak in phase.get("saturation_peak", {}).items() if peak is not None}
+    if not peaks:
+        return signal
+    return f"{signal} peaked at " + " and ".join(
+        f"{_percent(peak)} ({NAMES[backend]})" for backend, peak in peaks.items()
+    )
 
 
 EXPLANATION = [
     "## How to read it",
     "",
-    "- **Totals** must equal the truth in both backends: a difference is a lost UDP datagram or a StatsD",
+    "- **Totals** must equal the truth in every backend: a difference is a lost UDP datagram or a StatsD",
     "  flush that carbon overwrote (two flushes in one whisper slot), or a counter reset on the pull side.",
     "- **Percentiles differ by design.** Prometheus computes p95 at query time from histogram buckets: exact",
     "  counts, but the value is interpolated inside a bucket (edges at 5, 10, 25, 50, 100, 250, 300, 500 ms",
@@ -246,6 +310,17 @@ EXPLANATION = [
     "- **Detection delay** is how long after the burst started each backend's dashboard query showed half of",
     "  the injected fault. Pull shows it after the next scrape, and a quantile over a rate window needs",
     "  enough slow requests in the window; push shows it after the next flush.",
+    "- **Client and server latency** differ by the time a request waits for a free worker: the client's",
+    "  clock runs from the moment it sends, every backend's timer from the moment a worker takes the",
+    "  request. Only saturation (in flight / capacity) shows that wait from the server side. A scrape",
+    "  needs a free worker too, so with one thread per worker pull's saturation never sees them all busy:",
+    "  it tops out at (workers - 1) / workers, 75 % of 4.",
+]
+OTEL_EXPLANATION = [
+    "- **OTLP push** sends each worker's cumulative counters and histogram buckets (the same buckets as the",
+    "  scrape): its totals are exact like pull's and its percentiles interpolate like Prometheus's. It",
+    "  shows a burst after each worker's next export, like a scrape that the app starts itself. Each",
+    "  worker exports from a thread of its own, so its saturation reaches 100 % where pull's cannot.",
 ]
 
 

@@ -1,7 +1,9 @@
 """`lab report`: an experiment's report redrawn from its result.json alone, with no
-backend; a value a backend did not have (null) reads "n/a", and a file that is not
-an experiment's result is named in a message, without a traceback."""
+backend; a value a backend did not have (null) reads "n/a", a result from before the
+OTLP push redraws with the two pipelines it has, and a file that is not an
+experiment's result is named in a message, without a traceback."""
 
+import copy
 import json
 
 import matplotlib.pyplot as plt
@@ -12,8 +14,9 @@ from lab.__main__ import main
 STARTED = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
 
 
-def phase(name, start, faults, truth, prometheus, graphite, latency, detected):
-    """A phase of 2 s at 20 requests/s, as `lab experiment` writes it."""
+def phase(name, start, faults, counted, latency, detected, saturation):
+    """A phase of 2 s at 20 requests/s, as `lab experiment` writes it; `counted`: truth, then each backend."""
+    truth, prometheus, graphite, otel = counted
     return {
         "name": name,
         "faults": faults,
@@ -24,8 +27,10 @@ def phase(name, start, faults, truth, prometheus, graphite, latency, detected):
         "truth": truth,
         "prometheus": prometheus,
         "graphite": graphite,
+        "otel": otel,
         "latency_ms": latency,
         "detected_after_seconds": detected,
+        "saturation_peak": {"prometheus": saturation[0], "otel": saturation[1]},
     }
 
 
@@ -33,7 +38,7 @@ def counts(total, errors):
     return {"total": total, "errors": errors, "error_ratio": errors / total if total else None}
 
 
-def latency(truth, prometheus, graphite):
+def latency(truth, prometheus, graphite, otel):
     """p95 and p99 of each source: (p95, p99) pairs; Graphite's as ((mean, max), (mean, max))."""
     (g95, g99) = graphite
     return {
@@ -45,6 +50,7 @@ def latency(truth, prometheus, graphite):
             "p99 mean of flushes": g99[0],
             "p99 max of flushes": g99[1],
         },
+        "otel": {"p95": otel[0], "p99": otel[1]},
     }
 
 
@@ -53,11 +59,17 @@ RESULT = {
         "seconds": {"baseline": 2, "error burst": 2, "latency burst": 2, "recovery": 2},
         "rate": 20,
         "error_rate": 0.3,
-        "latency_ms": 100,
+        "latency_ms": 200,
     },
-    "urls": {"app": "http://app:8000", "prometheus": "http://prom:9090", "graphite": "http://graphite:8080"},
+    "urls": {
+        "app": "http://app:8000",
+        "prometheus": "http://prom:9090",
+        "graphite": "http://graphite:8080",
+        "otel": "http://otlp:8428",
+    },
     "scrape_seconds": 1.0,
     "flush_seconds": 1.0,
+    "export_seconds": 5.0,
     "started": STARTED,
     "finished": STARTED + 14,
     "phases": [
@@ -65,42 +77,40 @@ RESULT = {
             "baseline",
             1,
             None,
-            counts(40, 0),
-            counts(40, 0),
-            counts(40, 0),
+            (counts(40, 0), counts(40, 0), counts(40, 0), counts(40, 0)),
             # Prometheus had no p99 (null): "n/a", not 0
-            latency((4.2, 6.8), (4.8, None), ((3.9, 5.1), (5.6, 6.9))),
+            latency((4.2, 6.8), (4.8, None), ((3.9, 5.1), (5.6, 6.9)), (4.9, 9.7)),
             {},
+            (0.25, 0.25),
         ),
         phase(
             "error burst",
             4,
             {"routes": {"/": {"error_rate": 0.3}}},
-            counts(40, 10),
-            counts(40, 10),
-            counts(40, 10),
-            latency((4.4, 7.0), (4.9, 9.6), ((4.0, 5.2), (5.6, 7.1))),
-            {"prometheus": 1.2, "graphite": 1.7},
+            (counts(40, 10), counts(40, 10), counts(40, 10), counts(40, 10)),
+            latency((4.4, 7.0), (4.9, 9.6), ((4.0, 5.2), (5.6, 7.1)), (4.9, 9.6)),
+            {"prometheus": 1.2, "graphite": 1.7, "otel": 5.4},
+            (0.25, 0.5),
         ),
         phase(
             "latency burst",
             7,
-            {"routes": {"/": {"latency_ms": 100}}},
-            counts(40, 0),
-            counts(40, 0),
-            counts(40, 0),
-            latency((106.3, 110.9), (240.0, 248.0), ((105.2, 106.8), (107.9, 109.4))),
-            {"prometheus": 2.6, "graphite": None},
+            {"routes": {"/": {"latency_ms": 200}}},
+            (counts(40, 0), counts(40, 0), counts(40, 0), counts(40, 0)),
+            # The run of issue 13: the client waited in gunicorn's queue, which no backend sees.
+            latency((353.2, 420.5), (242.0, 248.0), ((195.3, 201.4), (205.1, 230.6)), (240.8, None)),
+            {"prometheus": 2.6, "graphite": None, "otel": 6.1},
+            (1.0, None),  # the OTLP receiver had no saturation in this phase
         ),
         phase(
             "recovery",
             10,
             None,
-            counts(40, 0),
-            counts(40, 0),
-            counts(39, 0),  # a datagram lost: shown against the truth
-            latency((4.3, 6.4), (4.8, 9.6), ((3.8, 5.0), (5.4, 6.6))),
+            # a datagram lost: shown against the truth; and OTLP lost a worker's last export
+            (counts(40, 0), counts(40, 0), counts(39, 0), counts(37, 0)),
+            latency((4.3, 6.4), (4.8, 9.6), ((3.8, 5.0), (5.4, 6.6)), (4.7, 9.5)),
             {},
+            (0.25, 0.25),
         ),
     ],
     "charts": {
@@ -108,45 +118,85 @@ RESULT = {
             "truth": [[1.5, value], [2.5, value], [4.5, value]],
             "prometheus": [[2.0, value], [3.0, None], [4.0, value]],  # null: a gap in the line
             "graphite": [[2.0, value], [3.0, value], [4.0, value]],
+            "otel": [[2.0, value], [7.0, value]],
         }
         for name, value in (("traffic", 20.0), ("errors", 25.0), ("latency", 4.9))
     },
 }
 
 
-@pytest.fixture
-def result_json(tmp_path):
+def before_otel(result: dict) -> dict:
+    """`result` as `lab experiment` wrote it before the OTLP push: no otel figures, no saturation."""
+    old = copy.deepcopy(result)
+    del old["urls"]["otel"], old["export_seconds"]
+    for each in old["phases"]:
+        del each["otel"], each["latency_ms"]["otel"], each["saturation_peak"]
+        each["detected_after_seconds"].pop("otel", None)
+    for sources in old["charts"].values():
+        del sources["otel"]
+    return old
+
+
+def write_result(tmp_path, result: dict):
     path = tmp_path / "experiment" / "result.json"
     path.parent.mkdir()
-    path.write_text(json.dumps(RESULT, indent=2))
+    path.write_text(json.dumps(result, indent=2))
     return path
 
 
-# Each table of report.md, by its heading: the rows RESULT must give.
+@pytest.fixture
+def result_json(tmp_path):
+    return write_result(tmp_path, RESULT)
+
+
+# Each table of report.md, by its heading: its header and the rows RESULT must give.
 TABLES = {
     "## Totals (requests to `/` answered)": [
-        "| baseline | 2.0 | 40 | 40 | 40 |",
-        "| error burst | 2.0 | 40 | 40 | 40 |",
-        "| latency burst | 2.0 | 40 | 40 | 40 |",
-        "| recovery | 2.0 | 40 | 40 | **39** (-1) |",
+        "| phase | seconds | truth | Prometheus | Graphite | OTLP |",
+        "| --- | --- | --- | --- | --- | --- |",
+        "| baseline | 2.0 | 40 | 40 | 40 | 40 |",
+        "| error burst | 2.0 | 40 | 40 | 40 | 40 |",
+        "| latency burst | 2.0 | 40 | 40 | 40 | 40 |",
+        "| recovery | 2.0 | 40 | 40 | **39** (-1) | **37** (-3) |",
     ],
     "## Error ratio (5xx / all)": [
-        "| baseline | 0.0 % | 0.0 % | 0.0 % | 0.0 % |",
-        "| error burst | 30.0 % | 25.0 % | 25.0 % | 25.0 % |",
-        "| latency burst | 0.0 % | 0.0 % | 0.0 % | 0.0 % |",
-        "| recovery | 0.0 % | 0.0 % | 0.0 % | 0.0 % |",
+        "| phase | injected | truth | Prometheus | Graphite | OTLP |",
+        "| --- | --- | --- | --- | --- | --- |",
+        "| baseline | 0.0 % | 0.0 % | 0.0 % | 0.0 % | 0.0 % |",
+        "| error burst | 30.0 % | 25.0 % | 25.0 % | 25.0 % | 25.0 % |",
+        "| latency burst | 0.0 % | 0.0 % | 0.0 % | 0.0 % | 0.0 % |",
+        "| recovery | 0.0 % | 0.0 % | 0.0 % | 0.0 % | 0.0 % |",
     ],
     "## Latency (ms)": [
-        "| baseline | 4 | 5 | 4 / 5 | 7 | n/a | 6 / 7 |",
-        "| error burst | 4 | 5 | 4 / 5 | 7 | 10 | 6 / 7 |",
-        "| latency burst | 106 | 240 | 105 / 107 | 111 | 248 | 108 / 109 |",
-        "| recovery | 4 | 5 | 4 / 5 | 6 | 10 | 5 / 7 |",
+        "| phase | truth p95 | Prometheus p95 | Graphite p95 (mean / max of flushes) | OTLP p95 "
+        "| truth p99 | Prometheus p99 | Graphite p99 (mean / max of flushes) | OTLP p99 |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| baseline | 4 | 5 | 4 / 5 | 5 | 7 | n/a | 6 / 7 | 10 |",
+        "| error burst | 4 | 5 | 4 / 5 | 5 | 7 | 10 | 6 / 7 | 10 |",
+        "| latency burst | 353 | 242 | 195 / 201 | 241 | 420 | 248 | 205 / 231 | n/a |",
+        "| recovery | 4 | 5 | 4 / 5 | 5 | 6 | 10 | 5 / 7 | 10 |",
     ],
     "## Detection delay (seconds after the burst started)": [
-        "| error burst | 1.2 | 1.7 | the error ratio reaches 15.0 % |",
-        "| latency burst | 2.6 | not shown | p95 reaches 50 ms |",
+        "| burst | Prometheus | Graphite | OTLP | shown when |",
+        "| --- | --- | --- | --- | --- |",
+        "| error burst | 1.2 | 1.7 | 5.4 | the error ratio reaches 15.0 % |",
+        "| latency burst | 2.6 | not shown | 6.1 | p95 reaches 100 ms |",
     ],
 }
+# Issue 13: the latency burst's client p95 against every backend's, and the signal that shows the wait.
+QUEUEING_NOTE = (
+    "In the latency burst the client's p95 (353 ms) is far above what the backends report "
+    "(Prometheus 242 ms, Graphite 201 ms, OTLP 241 ms): requests waited in gunicorn's queue until a worker "
+    "took them, and every server-side timer starts only then, so no backend's latency shows that wait. "
+    "Saturation does: requests in flight over capacity peaked at 100.0 % (Prometheus). At 100 % every "
+    "worker is busy and the next request queues (the dashboards' Saturation panel)."
+)
+
+
+def table(lines: list[str], heading: str, rows: int) -> list[str]:
+    """The header, rule and `rows` rows below a heading of report.md."""
+    start = lines.index(heading) + 2  # below the blank line
+    return lines[start : start + 2 + rows]
 
 
 def test_the_report_is_redrawn_from_the_json_alone(result_json, tmp_path, capsys):
@@ -154,17 +204,75 @@ def test_the_report_is_redrawn_from_the_json_alone(result_json, tmp_path, capsys
     assert main(["report", str(result_json), "--out", str(out)]) == 0
     assert capsys.readouterr().out == f"report: {out / 'report.md'}\n"
     lines = (out / "report.md").read_text().splitlines()
+    assert lines[0] == "# Pull vs StatsD push vs OTLP push: experiment report"
     assert lines[2] == (
         "2023-11-14 22:13:20 UTC. App http://app:8000, Prometheus http://prom:9090 (scrapes every 1 s), "
-        "Graphite http://graphite:8080 (StatsD flushes every 1 s)."
+        "Graphite http://graphite:8080 (StatsD flushes every 1 s), "
+        "OTLP receiver http://otlp:8428 (each worker exports every 5 s)."
     )
     for heading, rows in TABLES.items():
-        start = lines.index(heading) + 4  # below the blank line, the header and its rule
-        assert lines[start : start + len(rows)] == rows, heading
+        assert table(lines, heading, len(rows) - 2) == rows, heading
     for name in ("traffic", "errors", "latency"):
         assert f"![{name}]({name}.png)" in lines
         height, width, _ = plt.imread(out / f"{name}.png").shape
         assert (width, height) == (1000, 450), name
+
+
+def test_the_report_says_what_no_backend_saw_with_the_run_s_numbers(result_json):
+    assert main(["report", str(result_json)]) == 0
+    lines = (result_json.parent / "report.md").read_text().splitlines()
+    # Below the latency table, once: no other phase's client waited longer than the backends say.
+    assert [line for line in lines if "gunicorn's queue" in line] == [QUEUEING_NOTE]
+    assert lines.index(QUEUEING_NOTE) == lines.index("## Latency (ms)") + 9
+
+
+@pytest.mark.parametrize(
+    ("phase_index", "source", "p95"),
+    [
+        (2, "otel", 300.0),  # a backend near the client: interpolation in a bucket, not a queue
+        (0, "truth", 9.0),  # 80 % above, but 4 ms: the client's own HTTP overhead
+    ],
+    ids=["a backend near the client", "a few ms above"],
+)
+def test_the_note_needs_the_client_well_above_every_backend(tmp_path, phase_index, source, p95):
+    result = copy.deepcopy(RESULT)
+    result["phases"][2]["latency_ms"]["truth"]["p95"] = 100.0  # no note from RESULT's own burst
+    result["phases"][phase_index]["latency_ms"][source]["p95"] = p95
+    assert main(["report", str(write_result(tmp_path, result))]) == 0
+    assert "gunicorn's queue" not in (tmp_path / "experiment" / "report.md").read_text()
+
+
+def test_a_result_from_before_the_otlp_push_redraws_with_its_two_pipelines(tmp_path, capsys):
+    path = write_result(tmp_path, before_otel(RESULT))
+    assert main(["report", str(path)]) == 0
+    assert capsys.readouterr().err == ""
+    text = (path.parent / "report.md").read_text()
+    lines = text.splitlines()
+    assert lines[0] == "# Pull vs StatsD push: experiment report"
+    assert lines[2] == (
+        "2023-11-14 22:13:20 UTC. App http://app:8000, Prometheus http://prom:9090 (scrapes every 1 s), "
+        "Graphite http://graphite:8080 (StatsD flushes every 1 s)."
+    )
+    assert table(lines, "## Totals (requests to `/` answered)", 4) == [
+        "| phase | seconds | truth | Prometheus | Graphite |",
+        "| --- | --- | --- | --- | --- |",
+        "| baseline | 2.0 | 40 | 40 | 40 |",
+        "| error burst | 2.0 | 40 | 40 | 40 |",
+        "| latency burst | 2.0 | 40 | 40 | 40 |",
+        "| recovery | 2.0 | 40 | 40 | **39** (-1) |",
+    ]
+    assert table(lines, "## Detection delay (seconds after the burst started)", 2)[2:] == [
+        "| error burst | 1.2 | 1.7 | the error ratio reaches 15.0 % |",
+        "| latency burst | 2.6 | not shown | p95 reaches 100 ms |",
+    ]
+    assert "OTLP" not in text
+    # Its queueing note names the signal, with no peak the file does not have.
+    assert (
+        "(Prometheus 242 ms, Graphite 201 ms): requests waited in gunicorn's queue" in text
+        and "Saturation does: requests in flight over capacity. At 100 %" in text
+    )
+    for name in ("traffic", "errors", "latency"):
+        assert (path.parent / f"{name}.png").exists()
 
 
 def test_the_report_goes_beside_the_json_by_default(result_json):
@@ -201,8 +309,19 @@ def test_the_report_goes_beside_the_json_by_default(result_json):
             "phases[0].truth, phases[0].prometheus, phases[0].graphite, phases[0].latency_ms, "
             "phases[0].detected_after_seconds",
         ),
+        (
+            json.dumps({key: value for key, value in RESULT.items() if key != "export_seconds"}),
+            "not a `lab experiment` result.json: no export_seconds",
+        ),
     ],
-    ids=["missing", "not JSON", "not an object", "no charts", "a phase without its figures"],
+    ids=[
+        "missing",
+        "not JSON",
+        "not an object",
+        "no charts",
+        "a phase without its figures",
+        "OTLP figures without their interval",
+    ],
 )
 def test_a_file_that_is_no_result_is_named(tmp_path, capsys, content, message):
     path = tmp_path / "result.json"

@@ -18,7 +18,7 @@ What makes this right under gunicorn:
   has not yet from gunicorn's worker_exit hook (`close`). Its series
   then end: a recycled worker's replacement starts new ones, so totals are sums
   over instances (`sum(rate(...))`, `increase`), and every recycle adds series
-  (README, "The OTLP pipeline").
+  (README, "The OTLP pipeline under gunicorn").
 
 The bucket boundaries are the lab's (a View): the SDK's defaults are meant for
 milliseconds, and the same edges in all pipelines make their quantiles agree.

@@ -126,13 +126,24 @@ def settled(read, stack: Stack, timeout: float = 60):
     raise AssertionError(f"a total kept moving for {timeout} s: is something else sending traffic?")
 
 
+def distinct_free_ports(names) -> dict[str, str]:
+    """A free port for each name, no two the same (the kernel may offer a port it just offered)."""
+    ports: dict[str, str] = {}
+    for name in names:
+        port = str(free_port())
+        while port in ports.values():
+            port = str(free_port())
+        ports[name] = port
+    return ports
+
+
 class NativeRunner:
     """`python -m lab native` on free ports in a temporary data dir, as a process."""
 
     def __init__(
         self, ports: dict[str, str] | None = None, data_dir: str | None = None, loadgen: bool = False
     ):
-        self.ports = ports or {name: str(free_port()) for name in STACK_DEFAULTS}
+        self.ports = ports or distinct_free_ports(STACK_DEFAULTS)
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="lab-native-")
         self.loadgen = loadgen  # off by default: the tests count exact traffic
         # One log per runner: a second runner may share the data dir (and the services' logs in it).

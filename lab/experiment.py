@@ -49,6 +49,8 @@ POLL_SECONDS = 0.25
 # (the first 5xx of `/`, born in the error burst): VictoriaMetrics, the native twin, caches which
 # series match a query's filters and resets that cache once per 10 s plus jitter (lib/mergeset).
 RECEIVER_CACHE_SECONDS = 11
+# How many slowest periods the totals get to stop moving before the experiment starts.
+QUIET_TRIES = 3
 
 
 class ExperimentError(RuntimeError):
@@ -337,19 +339,27 @@ class Experiment:
         return 2 * self._slowest_period() + 2 + RECEIVER_CACHE_SECONDS
 
     def _check_quiet(self) -> Mark:
-        """Make sure nothing else sends to `/` (the totals would include it)."""
-        before = self._cumulative()
-        time.sleep(self._slowest_period() + 1)
-        after = self._cumulative()
-        if after != before:
-            moved = ", ".join(
-                f"{backend} {before[backend].total:g} -> {after[backend].total:g}" for backend in BACKENDS
-            )
-            raise ExperimentError(
-                f"other traffic reaches / (totals: {moved}): stop the load generator "
-                "(Stop in its web UI, or docker compose stop loadgen), wait a few seconds and try again"
-            )
-        return Mark(time.time(), after)
+        """Make sure nothing else sends to `/` (the totals would include it).
+
+        The totals must hold still for one slowest period. Traffic that ended just
+        before (a load generator stopped a moment ago) may still be on its way to a
+        backend, so they get QUIET_TRIES periods to do so; traffic that goes on moves
+        them in every one.
+        """
+        first = before = self._cumulative()
+        for _ in range(QUIET_TRIES):
+            time.sleep(self._slowest_period() + 1)
+            after = self._cumulative()
+            if after == before:
+                return Mark(time.time(), after)
+            before = after
+        moved = ", ".join(
+            f"{backend} {first[backend].total:g} -> {after[backend].total:g}" for backend in BACKENDS
+        )
+        raise ExperimentError(
+            f"other traffic reaches / (totals: {moved}): stop the load generator "
+            "(Stop in its web UI, or docker compose stop loadgen), wait a few seconds and try again"
+        )
 
     def _run_phase(self, name: str, mark: Mark, progress) -> tuple[Phase, Mark]:
         faults = self.scenario.faults(name)

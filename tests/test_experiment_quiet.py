@@ -1,0 +1,38 @@
+"""Before it starts, the experiment waits for the totals of `/` to hold still: traffic that
+just ended may still be landing (the OTLP export and receiver lag most); traffic that goes
+on is refused."""
+
+import pytest
+
+from app.config import DEFAULTS
+from lab import experiment
+from lab.experiment import BACKENDS, Counts, Experiment, ExperimentError, Scenario
+
+
+def readings(*totals: int):
+    """An Experiment whose totals read `totals`, one per look, the same in every backend."""
+    run = Experiment(Scenario({}), "http://127.0.0.1:1", "http://p", "http://g", "http://o", "", DEFAULTS)
+    run.scrape, run.flush = 1.0, 1.0
+    looks = iter(totals)
+
+    def cumulative():
+        total = next(looks)
+        return {backend: Counts(total, 0) for backend in BACKENDS}
+
+    run._cumulative = cumulative
+    return run
+
+
+@pytest.fixture(autouse=True)
+def no_waiting(monkeypatch):
+    monkeypatch.setattr(experiment.time, "sleep", lambda seconds: None)
+
+
+def test_totals_that_settle_after_traffic_just_ended_start_the_experiment():
+    mark = readings(226, 227, 227)._check_quiet()
+    assert mark.counted["otel"].total == 227
+
+
+def test_totals_that_keep_moving_are_other_traffic():
+    with pytest.raises(ExperimentError, match="other traffic reaches / .*otel 100 -> 103"):
+        readings(100, 101, 102, 103)._check_quiet()

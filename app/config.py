@@ -100,8 +100,12 @@ def validate(settings: dict) -> dict:
             f"DB_DELAY_MIN_SECONDS={settings['DB_DELAY_MIN_SECONDS']} is above "
             f"DB_DELAY_MAX_SECONDS={settings['DB_DELAY_MAX_SECONDS']}"
         )
-    positive = ("GUNICORN_WORKERS", "GUNICORN_THREADS", "STATSD_GAUGE_INTERVAL")
-    for name in (*positive, "OTEL_METRIC_EXPORT_INTERVAL"):
+    for name in (
+        "GUNICORN_WORKERS",
+        "GUNICORN_THREADS",
+        "STATSD_GAUGE_INTERVAL",
+        "OTEL_METRIC_EXPORT_INTERVAL",
+    ):
         if settings[name] <= 0:
             raise ConfigError(f"{name}={settings[name]}: must be above 0")
     return settings

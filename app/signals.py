@@ -10,6 +10,7 @@ series this module does not define. Renaming one is a breaking change.
     OTEL_REQUEST_DURATION.metric.name     # 'http_server_request_duration_seconds'
 """
 
+import re
 from typing import NamedTuple
 
 from opentelemetry.semconv.attributes import db_attributes, http_attributes
@@ -118,6 +119,12 @@ SEMCONV_DB_OPERATION = db_attributes.DB_OPERATION_NAME
 PROMETHEUS_UNIT_SUFFIXES = {"s": "seconds"}
 
 
+def prometheus_name(otel_name: str) -> str:
+    """An OpenTelemetry metric or attribute name as Prometheus 3 escapes it: anything but
+    letters, digits and `_` (the dots, mostly) becomes `_`."""
+    return re.sub(r"[^a-zA-Z0-9_]", "_", otel_name.strip())
+
+
 class Instrument(NamedTuple):
     """An OpenTelemetry instrument of the contract, and the Prometheus series its OTLP push becomes."""
 
@@ -130,12 +137,12 @@ class Instrument(NamedTuple):
     @property
     def metric(self) -> Metric:
         """The metric as Prometheus 3 stores the OTLP push (and VictoriaMetrics with Prometheus naming)."""
-        name = self.name.replace(".", "_")
+        name = prometheus_name(self.name)
         if not self.unit.startswith("{"):
             name += "_" + PROMETHEUS_UNIT_SUFFIXES[self.unit]
         # An up-down counter is a non-monotonic sum: a gauge, with no `_total`.
         kind = "histogram" if self.kind == "histogram" else "gauge"
-        labels = tuple(attribute.replace(".", "_") for attribute in self.attributes)
+        labels = tuple(prometheus_name(attribute) for attribute in self.attributes)
         return Metric(name, kind, self.description, labels)
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import yaml
 
+from app.signals import prometheus_name
+
 from .backends import duration_seconds
 from .settings import LOOPBACK, ROOT, Ports
 
@@ -226,7 +228,7 @@ def otlp_relabel_config(resource_attributes: str) -> list[dict]:
     the app's OTEL_RESOURCE_ATTRIBUTES (key=value,...): those keys are dropped too.
     """
     from_env = [
-        prometheus_label(item.split("=", 1)[0]) for item in resource_attributes.split(",") if "=" in item
+        prometheus_name(item.split("=", 1)[0]) for item in resource_attributes.split(",") if "=" in item
     ]
     return [
         {"action": "labelmap", "regex": "service_name", "replacement": "job"},
@@ -239,8 +241,3 @@ def otlp_relabel_config(resource_attributes: str) -> list[dict]:
         {"action": "labelmap", "regex": "service_instance_id", "replacement": "instance"},
         {"action": "labeldrop", "regex": "|".join((*RESOURCE_LABELS, *from_env))},
     ]
-
-
-def prometheus_label(attribute: str) -> str:
-    """An OTel attribute's label name, as both receivers write it (dots and the like become _)."""
-    return re.sub(r"[^a-zA-Z0-9_]", "_", attribute.strip())

@@ -50,25 +50,33 @@ from .signals import (
 FLUSH_TIMEOUT_MS = 5000  # a worker's last export; gunicorn's graceful timeout is 30 s
 
 
+def meter_provider(
+    endpoint: str, export_interval_ms: int, service_name: str, *, shutdown_on_exit: bool = False
+) -> MeterProvider:
+    """A worker's MeterProvider: OTLP/HTTP to `endpoint` every `export_interval_ms`, a
+    `service.instance.id` of its own, the lab's bucket edges on both histograms."""
+    # OTEL_RESOURCE_ATTRIBUTES (read by the SDK) adds to these; the instance id is this process's.
+    resource = Resource.create({SERVICE_NAME: service_name, SERVICE_INSTANCE_ID: str(uuid.uuid4())})
+    reader = PeriodicExportingMetricReader(
+        OTLPMetricExporter(endpoint=endpoint), export_interval_millis=export_interval_ms
+    )
+    buckets = ExplicitBucketHistogramAggregation(LATENCY_BUCKETS)
+    views = [
+        View(instrument_name=instrument.name, aggregation=buckets)
+        for instrument in (OTEL_REQUEST_DURATION, OTEL_DB_QUERY_DURATION)
+    ]
+    return MeterProvider(
+        metric_readers=[reader], resource=resource, views=views, shutdown_on_exit=shutdown_on_exit
+    )
+
+
 class OtelRecorder:
     """Record requests with the OpenTelemetry SDK and push them over OTLP/HTTP."""
 
     def __init__(self, endpoint: str, export_interval_ms: int, service_name: str):
-        # OTEL_RESOURCE_ATTRIBUTES (read by the SDK) adds to these; the instance id is this process's.
-        resource = Resource.create({SERVICE_NAME: service_name, SERVICE_INSTANCE_ID: str(uuid.uuid4())})
-        reader = PeriodicExportingMetricReader(
-            OTLPMetricExporter(endpoint=endpoint), export_interval_millis=export_interval_ms
-        )
-        buckets = ExplicitBucketHistogramAggregation(LATENCY_BUCKETS)
-        views = [
-            View(instrument_name=instrument.name, aggregation=buckets)
-            for instrument in (OTEL_REQUEST_DURATION, OTEL_DB_QUERY_DURATION)
-        ]
         # Not the global provider: each app built (tests build many) owns its own, and closes it.
         # Nor an atexit hook: gunicorn's worker_exit flushes it, and close() ends it in tests.
-        self.provider = MeterProvider(
-            metric_readers=[reader], resource=resource, views=views, shutdown_on_exit=False
-        )
+        self.provider = meter_provider(endpoint, export_interval_ms, service_name)
         meter = self.provider.get_meter("observability-lab")
         self._duration = _create(meter, OTEL_REQUEST_DURATION)
         self._active = _create(meter, OTEL_ACTIVE_REQUESTS)

@@ -16,18 +16,11 @@ per request, part of what it costs a user who only wants its metrics.
 """
 
 import os
-import uuid
 
 from opentelemetry import metrics
-from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
-from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.semconv.attributes.service_attributes import SERVICE_INSTANCE_ID, SERVICE_NAME
 
 from app.config import from_env
-from app.signals import LATENCY_BUCKETS, OTEL_REQUEST_DURATION
+from app.otel import meter_provider
 from lab.peers import lab_gunicorn_settings
 
 globals().update(lab_gunicorn_settings())
@@ -43,19 +36,15 @@ os.environ["OTEL_SEMCONV_STABILITY_OPT_IN"] = "http"
 
 def post_fork(server, worker):
     settings = from_env()
-    reader = PeriodicExportingMetricReader(
-        OTLPMetricExporter(endpoint=settings["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"]),
-        export_interval_millis=settings["OTEL_METRIC_EXPORT_INTERVAL"],
+    # The lab's own provider (app/otel.py), so both push alike; the global one, which the
+    # instrumentation records through, shut down (its last export) by the SDK's atexit hook.
+    provider = meter_provider(
+        settings["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"],
+        settings["OTEL_METRIC_EXPORT_INTERVAL"],
+        settings["OTEL_SERVICE_NAME"],
+        shutdown_on_exit=True,
     )
-    resource = Resource.create(
-        {SERVICE_NAME: settings["OTEL_SERVICE_NAME"], SERVICE_INSTANCE_ID: str(uuid.uuid4())}
-    )
-    # The instrumentation advises its own boundaries; a View overrides them with the lab's.
-    lab_buckets = View(
-        instrument_name=OTEL_REQUEST_DURATION.name,
-        aggregation=ExplicitBucketHistogramAggregation(LATENCY_BUCKETS),
-    )
-    metrics.set_meter_provider(MeterProvider(metric_readers=[reader], resource=resource, views=[lab_buckets]))
+    metrics.set_meter_provider(provider)
 
 
 def create_app():

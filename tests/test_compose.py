@@ -6,6 +6,7 @@ they see the files as compose itself resolves them.
 """
 
 import json
+import os
 import re
 import subprocess
 import tomllib
@@ -34,14 +35,16 @@ def compose_config(env: dict, *args: str, files=(COMPOSE_FILE,)) -> subprocess.C
             str(COMPOSE),
             "--project-directory",
             str(ROOT),
+            # not the project's .env, which `make up` and `make native` write: only what the test gives
+            "--env-file",
+            os.devnull,
             *(option for file in files for option in ("-f", str(file))),
             "config",
             *args,
         ],
         capture_output=True,
         text=True,
-        # no .env of a developer's: only what the test gives
-        env={"PATH": "/usr/bin:/bin", "HOME": "/tmp", **env},
+        env={"PATH": "/usr/bin:/bin", "HOME": "/tmp", **env},  # nor the developer's environment
         cwd="/",
     )
 

@@ -45,7 +45,7 @@ up: ## the whole stack with Docker Compose (creates .env with fresh secrets if m
 	$(COMPOSE_CHECK)
 	python3 lab/dotenv.py
 	docker compose up --build --wait
-	@for service in grafana:3000 app:5000 worker:8000 prometheus:9090 graphite:8080 loadgen:8089; do \
+	@for service in grafana:3000 app:5000 worker:8000 prometheus:9090 alertmanager:9093 alert-sink:9095 graphite:8080 loadgen:8089; do \
 		address=$$(docker compose port $${service%:*} $${service#*:}) || exit 1; \
 		echo "$${service%:*}: http://$$address/"; \
 	done

@@ -4,6 +4,7 @@ deps        install what the native stack needs (root on Debian/Ubuntu)
 native      run the whole stack without Docker, in the foreground
 dotenv      create .env from .env.example with fresh secrets (for compose)
 faults      show or change the app's injected faults
+alerts      the notifications Alertmanager delivered to the lab's webhook sink
 experiment  run the pull-vs-push scenario against a running stack and write a report
 report      redraw an experiment's report from its result.json, with no backend running
 bench       measure instrumentation and scrape cost
@@ -78,6 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     faults.add_argument("--route", help="only this URL rule (e.g. /database/); default: every route")
     faults.add_argument("--clear", action="store_true", help="remove every fault")
     add_stack_options(faults)
+    alerts = commands.add_parser("alerts", help="the notifications Alertmanager delivered to the sink")
+    alerts.add_argument("--minutes", type=number(0, 10**6, low_open=True), help="only the last MINUTES'")
+    alerts.add_argument("--json", action="store_true", help="as the sink answers them")
+    alerts.add_argument("--sink", help="the webhook sink's URL (default: http://127.0.0.1:$ALERT_SINK_PORT)")
     experiment = commands.add_parser("experiment", help="pull vs push under an error and a latency burst")
     experiment.add_argument(
         "--phase-seconds", type=number(0, 3600, low_open=True), default=60, help="each phase"
@@ -133,7 +138,27 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(error))
     if args.command == "native":
         return native.run(ports, args.data_dir, args.flush_interval, args.scrape_interval, args.loadgen)
+    if args.command == "alerts":
+        return show_alerts(args.sink or f"http://127.0.0.1:{ports.alert_sink}", args.minutes, args.json)
     return run_against_stack(args, ports)
+
+
+def show_alerts(sink: str, minutes: float | None, as_json: bool) -> int:
+    """`alerts`: what the webhook sink received."""
+    import requests
+
+    from . import alerts, backends
+
+    try:
+        return alerts.main(backends.AlertSink(sink), minutes, as_json)
+    except backends.BackendError as error:
+        print(f"lab alerts: {error}", file=sys.stderr)
+    except requests.ConnectionError:
+        print(
+            f"lab alerts: {sink} does not answer: is the stack running (make native, or make up)?",
+            file=sys.stderr,
+        )
+    return 1
 
 
 def add_stack_options(command: argparse.ArgumentParser) -> None:

@@ -1,12 +1,14 @@
-"""Read the two backends through their HTTP APIs: Prometheus (PromQL) and Graphite (render).
+"""Talk to the backends through their HTTP APIs: Prometheus (PromQL), Graphite (render),
+Alertmanager (API v2) and the lab's webhook sink (lab/alert_sink.py).
 
-Used by `lab experiment` and by the integration tests, which talk to a stack
-through URLs only.
+Used by `lab experiment`, `lab alerts` and by the integration tests, which talk
+to a stack through URLs only.
 """
 
 import math
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import requests
 import yaml
@@ -17,9 +19,13 @@ class BackendError(RuntimeError):
 
 
 def _get(url: str, params: dict) -> requests.Response:
-    response = requests.get(url, params=params, timeout=10)
+    return _call("GET", url, params=params)
+
+
+def _call(method: str, url: str, **kwargs) -> requests.Response:
+    response = requests.request(method, url, timeout=10, **kwargs)
     if response.status_code != 200:
-        raise BackendError(f"{response.url}: HTTP {response.status_code}: {response.text[-500:]}")
+        raise BackendError(f"{method} {response.url}: HTTP {response.status_code}: {response.text[-500:]}")
     return response
 
 
@@ -47,9 +53,17 @@ class Prometheus:
         points = [(float(t), float(v)) for series in result[:1] for t, v in series["values"]]
         return [(t, v) for t, v in points if math.isfinite(v)]
 
+    def config(self) -> dict:
+        """The configuration it runs, with its defaults filled in."""
+        return yaml.safe_load(_get(f"{self.url}/api/v1/status/config", {}).json()["data"]["yaml"])
+
+    def evaluation_interval(self) -> float:
+        """How often it evaluates the rules, in seconds."""
+        return duration_seconds(self.config()["global"]["evaluation_interval"])
+
     def scrape_interval(self, job: str = "app") -> float:
         """The scrape interval Prometheus uses for `job`, in seconds."""
-        config = yaml.safe_load(_get(f"{self.url}/api/v1/status/config", {}).json()["data"]["yaml"])
+        config = self.config()
         interval = config["global"].get("scrape_interval", "1m")
         for scrape in config.get("scrape_configs", []):
             if scrape["job_name"] == job:
@@ -89,6 +103,53 @@ class Graphite:
             return None
         (_, first), (_, second) = series[0]["datapoints"][:2]
         return float(second - first)
+
+
+@dataclass(frozen=True)
+class Alertmanager:
+    """The parts of Alertmanager's API v2 the lab uses."""
+
+    url: str
+
+    def alerts(self, **labels: str) -> list[dict]:
+        """The alerts it holds with these labels (active, silenced or inhibited: see `status.state`)."""
+        matchers = [f'{name}="{value}"' for name, value in labels.items()]
+        return _get(f"{self.url}/api/v2/alerts", {"filter": matchers}).json()
+
+    def silence(self, minutes: float, comment: str, **labels: str) -> str:
+        """Silence the alerts with these labels from now on, for `minutes`; return the silence's id."""
+        now = time.time()
+        body = {
+            "matchers": [{"name": name, "value": value, "isRegex": False} for name, value in labels.items()],
+            "startsAt": _rfc3339(now),
+            "endsAt": _rfc3339(now + minutes * 60),
+            "createdBy": "observability-lab",
+            "comment": comment,
+        }
+        return _call("POST", f"{self.url}/api/v2/silences", json=body).json()["silenceID"]
+
+    def expire(self, silence_id: str) -> None:
+        _call("DELETE", f"{self.url}/api/v2/silence/{silence_id}")
+
+    def config(self) -> dict:
+        """The configuration it runs, with its defaults filled in."""
+        return yaml.safe_load(_get(f"{self.url}/api/v2/status", {}).json()["config"]["original"])
+
+
+def _rfc3339(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat()
+
+
+@dataclass(frozen=True)
+class AlertSink:
+    """The lab's webhook sink: what Alertmanager delivered (lab/alert_sink.py)."""
+
+    url: str
+
+    def notifications(self, since: float | None = None) -> list[dict]:
+        """The notifications received after `since` (epoch seconds; None: all it kept), oldest first."""
+        params = {} if since is None else {"since": repr(since)}
+        return _get(f"{self.url}/notifications", params).json()["notifications"]
 
 
 def wait_for(read, done, timeout: float, interval: float = 0.25):

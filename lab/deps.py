@@ -30,6 +30,8 @@ DEBIAN_PACKAGES = {
     "node": "nodejs",
     "npm": "npm",
     "wrk": "wrk",
+    "prometheus-alertmanager": "prometheus-alertmanager",
+    "amtool": "prometheus-alertmanager",
 }
 SYSTEM_PYTHON = "/usr/bin/python3"  # graphite-web and carbon are Debian's, for Debian's Python
 STATSD_DAEMON_JS = ROOT / "lab" / "node_modules" / "statsd" / "stats.js"
@@ -94,7 +96,7 @@ def install() -> None:
         )
     fetch_newer_debian_packages()
     print(
-        "native dependencies present: prometheus, graphite-carbon, graphite-web, statsd, wrk, "
+        "native dependencies present: prometheus, alertmanager, graphite-carbon, graphite-web, statsd, wrk, "
         "victoria-metrics and promtool 3 (in .lab/debian)"
     )
 

@@ -1,9 +1,9 @@
 """Run the whole stack without Docker: `make native` / `python -m lab native`.
 
-Debian's prometheus, graphite-carbon and graphite-web, npm's statsd, Debian's
-VictoriaMetrics as the OTLP receiver (Prometheus 3's, in compose: Debian's
-Prometheus has none), and the app under gunicorn plus the worker, on 127.0.0.1
-and the ports of `.env`.
+Debian's prometheus, prometheus-alertmanager, graphite-carbon and graphite-web,
+npm's statsd, Debian's VictoriaMetrics as the OTLP receiver (Prometheus 3's, in
+compose: Debian's Prometheus has none), the lab's webhook sink for the alerts,
+and the app under gunicorn plus the worker, on 127.0.0.1 and the ports of `.env`.
 Configuration comes from the files the containers mount (lab/native_config.py);
 data stays in one directory across restarts. Every process is stopped on
 Ctrl-C, on SIGTERM, or as soon as one of them dies.
@@ -32,6 +32,7 @@ from .queries import OtelQueries, PushQueries, is_
 from .settings import ROOT, Ports, app_environment, lab_environment
 
 READY_LINE = "native stack ready"
+ALERT_SINK = ROOT / "lab" / "alert_sink.py"  # run as a script, as the compose service runs it
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 20.0  # carbon writes its cache out before it exits
 
@@ -69,7 +70,7 @@ def check_ports_free(ports: Ports, loadgen: bool) -> None:
 
 def prepare(ports: Ports, data_dir: Path, flush_seconds: int, scrape_interval: str | None) -> dict[str, str]:
     """Write every derived config under data_dir; return graphite-web's environment."""
-    for sub in ("carbon", "graphite", "logs", "run", "prometheus", "statsd", "otlp-receiver"):
+    for sub in ("carbon", "graphite", "logs", "run", "prometheus", "statsd", "otlp-receiver", "alertmanager"):
         (data_dir / sub).mkdir(parents=True, exist_ok=True)
     cfg.whisper_dir(data_dir).mkdir(parents=True, exist_ok=True)
     (data_dir / "carbon" / "carbon.conf").write_text(cfg.carbon_config(ports, data_dir))
@@ -80,6 +81,8 @@ def prepare(ports: Ports, data_dir: Path, flush_seconds: int, scrape_interval: s
     )
     prometheus = cfg.prometheus_config(ports, scrape_interval)
     (data_dir / "prometheus" / "prometheus.yml").write_text(yaml.safe_dump(prometheus, sort_keys=False))
+    alertmanager = cfg.alertmanager_config(ports, scrape_interval)
+    cfg.alertmanager_config_file(data_dir).write_text(yaml.safe_dump(alertmanager, sort_keys=False))
     relabel = cfg.otlp_relabel_config(app_environment().get("OTEL_RESOURCE_ATTRIBUTES", ""))
     cfg.otlp_relabel_file(data_dir).write_text(yaml.safe_dump(relabel, sort_keys=False))
     secret_file = data_dir / "graphite" / "secret_key"
@@ -164,6 +167,18 @@ def services(ports: Ports, data_dir: Path, graphite_env: dict[str, str], loadgen
             http_ok(f"{otlp_receiver}/health"),
             # Debian's build has no web UI (vmui): a query of the Prometheus API instead.
             f"{otlp_receiver}/api/v1/query?{urlencode({'query': requests_pushed})}",
+        ),
+        Service(
+            "alert-sink",
+            [sys.executable, str(ALERT_SINK), "--host", loop, "--port", str(ports.alert_sink)],
+            http_ok(f"http://{loop}:{ports.alert_sink}/healthz"),
+            f"http://{loop}:{ports.alert_sink}/notifications (`lab alerts` prints them)",
+        ),
+        Service(
+            "alertmanager",
+            ["prometheus-alertmanager", *cfg.alertmanager_argv(ports, data_dir)],
+            http_ok(f"http://{loop}:{ports.alertmanager}/-/ready"),
+            f"http://{loop}:{ports.alertmanager}/",
         ),
         Service(
             "app",

@@ -24,6 +24,9 @@ OTLP_RECEIVER_PATH = "/opentelemetry/v1/metrics"
 RESOURCE_LABELS = ("service_name", "service_namespace", "service_instance_id", "telemetry_sdk_.*")
 
 PROMETHEUS_YML = ROOT / "prometheus" / "prometheus.yml"
+ALERTMANAGER_YML = ROOT / "alertmanager" / "alertmanager.yml"
+# The route timings that follow a shortened scrape interval (see alertmanager_config).
+ALERTMANAGER_TIMINGS = ("group_wait", "group_interval")
 STATSD_CONFIG_JS = ROOT / "graphite" / "statsd" / "udp.js"
 CARBON_CONF = ROOT / "graphite" / "carbon.conf"
 STORAGE_SCHEMAS = ROOT / "graphite" / "storage-schemas.conf"
@@ -38,6 +41,8 @@ def compose_addresses(ports: Ports) -> dict[tuple[str, int], str]:
         ("prometheus", 9090): f"{LOOPBACK}:{ports.prometheus}",
         ("app", 5000): f"{LOOPBACK}:{ports.app}",
         ("worker", 8000): f"{LOOPBACK}:{ports.worker}",
+        ("alertmanager", 9093): f"{LOOPBACK}:{ports.alertmanager}",
+        ("alert-sink", 9095): f"{LOOPBACK}:{ports.alert_sink}",
     }
 
 
@@ -62,6 +67,9 @@ def prometheus_config(ports: Ports, scrape_interval: str | None = None) -> dict:
         except KeyError:
             raise ValueError(f"{PROMETHEUS_YML}: no native address for target {host}:{port}") from None
 
+    for alertmanagers in config.get("alerting", {}).get("alertmanagers", []):
+        for static in alertmanagers["static_configs"]:
+            static["targets"] = [native(*target.rsplit(":", 1)) for target in static["targets"]]
     for job in config["scrape_configs"]:
         targets = [
             native(*target.rsplit(":", 1))
@@ -241,3 +249,45 @@ def otlp_relabel_config(resource_attributes: str) -> list[dict]:
         {"action": "labelmap", "regex": "service_instance_id", "replacement": "instance"},
         {"action": "labeldrop", "regex": "|".join((*RESOURCE_LABELS, *from_env))},
     ]
+
+
+def alertmanager_config(ports: Ports, scrape_interval: str | None = None) -> dict:
+    """alertmanager.yml with the webhook sink's compose address turned into its loopback one.
+
+    A shortened scrape interval (the tests') shortens group_wait and group_interval
+    in proportion, so an alert still reaches the sink in the same number of scrapes.
+    """
+    config = yaml.safe_load(ALERTMANAGER_YML.read_text())
+    addresses = {
+        f"http://{host}:{port}/": f"http://{native}/"
+        for (host, port), native in compose_addresses(ports).items()
+    }
+    for receiver in config["receivers"]:
+        for webhook in receiver.get("webhook_configs", []):
+            for compose, native in addresses.items():
+                if webhook["url"].startswith(compose):
+                    webhook["url"] = native + webhook["url"].removeprefix(compose)
+                    break
+            else:
+                raise ValueError(f"{ALERTMANAGER_YML}: no native address for webhook {webhook['url']}")
+    if scrape_interval:
+        scale = duration_seconds(scrape_interval) / prometheus_scrape_seconds()
+        for name in ALERTMANAGER_TIMINGS:
+            seconds = max(1, round(duration_seconds(config["route"][name]) * scale))
+            config["route"][name] = f"{seconds}s"
+    return config
+
+
+def alertmanager_argv(ports: Ports, data_dir: Path) -> list[str]:
+    """Debian's prometheus-alertmanager (after the binary) on loopback, alone: no cluster port."""
+    return [
+        f"--config.file={alertmanager_config_file(data_dir)}",
+        f"--storage.path={data_dir / 'alertmanager' / 'data'}",
+        f"--web.listen-address={LOOPBACK}:{ports.alertmanager}",
+        f"--web.external-url=http://{LOOPBACK}:{ports.alertmanager}",
+        "--cluster.listen-address=",  # a single Alertmanager: no gossip port on every interface
+    ]
+
+
+def alertmanager_config_file(data_dir: Path) -> Path:
+    return data_dir / "alertmanager" / "alertmanager.yml"

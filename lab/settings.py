@@ -29,6 +29,8 @@ STACK_DEFAULTS = {
     "CARBON_QUERY_PORT": 7002,
     "GRAFANA_PORT": 3000,
     "LOADGEN_PORT": 8089,
+    "ALERTMANAGER_PORT": 9093,
+    "ALERT_SINK_PORT": 9095,  # the lab's webhook receiver (lab/alert_sink.py)
     # Native only: VictoriaMetrics stands in for Prometheus 3's OTLP receiver (lab/native.py).
     "OTLP_RECEIVER_PORT": 8428,
 }
@@ -69,6 +71,8 @@ class Ports:
     carbon_query: int
     grafana: int
     loadgen: int
+    alertmanager: int
+    alert_sink: int
     otlp_receiver: int
 
     @classmethod

@@ -25,7 +25,7 @@ COMPOSE = Path(compose.__file__).parent / "docker-compose"
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 SCALE_FILE = ROOT / "compose.scale.yaml"
 SECRETS = {"GRAFANA_ADMIN_PASSWORD": "test-password", "GRAPHITE_SECRET_KEY": "test-secret"}
-SERVICES = {"app", "worker", "prometheus", "graphite", "grafana", "loadgen"}
+SERVICES = {"app", "worker", "prometheus", "alertmanager", "alert-sink", "graphite", "grafana", "loadgen"}
 OTLP_ENDPOINT = "http://prometheus:9090/api/v1/otlp/v1/metrics"  # Prometheus 3's OTLP receiver
 
 
@@ -144,6 +144,26 @@ def test_dependencies_wait_for_health(resolved):
             assert condition["condition"] == "service_healthy", f"{name} -> {dependency}"
     assert "graphite" in resolved["services"]["app"]["depends_on"]
     assert {"prometheus", "graphite"} <= set(resolved["services"]["grafana"]["depends_on"])
+    assert "alertmanager" in resolved["services"]["prometheus"]["depends_on"]
+
+
+def test_alertmanager_runs_the_shared_config_alone(resolved):
+    service = resolved["services"]["alertmanager"]
+    assert service["image"].startswith("prom/alertmanager:v0.")
+    mounts = {volume["target"]: volume["source"] for volume in service["volumes"]}
+    assert mounts["/etc/alertmanager"] == str(ROOT / "alertmanager")
+    assert "--config.file=/etc/alertmanager/alertmanager.yml" in service["command"]
+    assert "--cluster.listen-address=" in service["command"]  # no gossip port
+    assert published(service) == [("127.0.0.1", 9093, "9093")]
+
+
+def test_the_alert_sink_runs_the_labs_file_in_the_apps_image(resolved):
+    service = resolved["services"]["alert-sink"]
+    assert service["image"] == resolved["services"]["app"]["image"]
+    mounts = {volume["target"]: volume["source"] for volume in service["volumes"]}
+    script = service["entrypoint"][1]
+    assert mounts[script] == str(ROOT / "lab" / "alert_sink.py")
+    assert published(service) == [("127.0.0.1", 9095, "9095")]
 
 
 def test_config_mounts_are_read_only_and_exist(resolved):
@@ -163,6 +183,7 @@ def test_config_mounts_are_read_only_and_exist(resolved):
 def test_data_lives_in_named_volumes(resolved):
     data_paths = {
         "prometheus": "/prometheus",
+        "alertmanager": "/alertmanager",  # silences survive a restart
         "graphite": "/opt/graphite/storage",
         "grafana": "/var/lib/grafana",
     }

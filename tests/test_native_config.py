@@ -22,6 +22,8 @@ PORTS = Ports(
     carbon_query=17002,
     grafana=13000,
     loadgen=18089,
+    alertmanager=19093,
+    alert_sink=19095,
     otlp_receiver=18428,
 )
 
@@ -48,6 +50,38 @@ def test_the_otlp_section_stays_with_prometheus_3():
 
 def test_the_scrape_interval_can_be_shortened():
     assert cfg.prometheus_config(PORTS, "1s")["global"]["scrape_interval"] == "1s"
+
+
+def test_prometheus_sends_its_alerts_to_the_native_alertmanager():
+    (alertmanagers,) = cfg.prometheus_config(PORTS)["alerting"]["alertmanagers"]
+    assert alertmanagers["static_configs"] == [{"targets": ["127.0.0.1:19093"]}]
+
+
+def test_alertmanager_notifies_the_native_sink_and_changes_nothing_else():
+    config = cfg.alertmanager_config(PORTS)
+    shared = yaml.safe_load(cfg.ALERTMANAGER_YML.read_text())
+    urls = {webhook["url"] for receiver in config["receivers"] for webhook in receiver["webhook_configs"]}
+    assert urls == {"http://127.0.0.1:19095/webhook"}
+    for receiver in shared["receivers"]:
+        for webhook in receiver["webhook_configs"]:
+            webhook["url"] = "http://127.0.0.1:19095/webhook"
+    assert config == shared
+
+
+def test_a_shorter_scrape_interval_shortens_the_alert_grouping_in_proportion():
+    shared = yaml.safe_load(cfg.ALERTMANAGER_YML.read_text())["route"]
+    route = cfg.alertmanager_config(PORTS, "1s")["route"]  # a fifth of prometheus.yml's 5s
+    assert shared["group_wait"] == "10s" and route["group_wait"] == "2s"
+    assert shared["group_interval"] == "1m" and route["group_interval"] == "12s"
+    assert route["repeat_interval"] == shared["repeat_interval"]
+
+
+def test_alertmanager_binds_loopback_alone_and_keeps_data_in_the_data_dir(tmp_path):
+    flags = dict(option.partition("=")[::2] for option in cfg.alertmanager_argv(PORTS, tmp_path))
+    assert flags["--web.listen-address"] == "127.0.0.1:19093"
+    assert flags["--cluster.listen-address"] == ""  # else it gossips on 0.0.0.0:9094
+    assert flags["--storage.path"].startswith(str(tmp_path))
+    assert flags["--config.file"] == str(cfg.alertmanager_config_file(tmp_path))
 
 
 def test_statsd_listens_on_loopback_and_flushes_to_carbon():

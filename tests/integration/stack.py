@@ -46,6 +46,8 @@ class Stack:
     graphite: str
     worker: str
     otel: str  # the OTLP receiver, which answers PromQL: Prometheus 3 itself, or the native twin
+    alertmanager: str
+    alert_sink: str  # the lab's webhook receiver (lab/alert_sink.py), which Alertmanager notifies
     flush_seconds: float
     started_at: float
     admin_token: str
@@ -195,6 +197,8 @@ class NativeRunner:
             graphite=f"{loop}:{self.ports['GRAPHITE_PORT']}",
             worker=f"{loop}:{self.ports['WORKER_PORT']}",
             otel=otel,
+            alertmanager=f"{loop}:{self.ports['ALERTMANAGER_PORT']}",
+            alert_sink=f"{loop}:{self.ports['ALERT_SINK_PORT']}",
             flush_seconds=FLUSH_SECONDS,
             started_at=time.time(),
             admin_token=APP_TEST_ENV["LAB_ADMIN_TOKEN"],
@@ -227,7 +231,7 @@ def compose_stack():
         build=True,
         wait=True,
         env_file=str(ROOT / ".env") if (ROOT / ".env").exists() else None,
-        services=["app", "worker", "prometheus", "graphite"],
+        services=["app", "worker", "prometheus", "alertmanager", "alert-sink", "graphite"],
     )
     started_at = time.time()
     with compose:
@@ -244,6 +248,8 @@ def compose_stack():
             graphite=url("graphite", 8080),
             worker=url("worker", 8000),
             otel=url("prometheus", 9090),  # Prometheus 3 receives OTLP itself
+            alertmanager=url("alertmanager", 9093),
+            alert_sink=url("alert-sink", 9095),
             flush_seconds=statsd_flush_seconds(),  # graphite/statsd/udp.js, which the container mounts
             started_at=started_at,
             admin_token=lab_environment()["LAB_ADMIN_TOKEN"],

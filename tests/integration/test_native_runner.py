@@ -23,6 +23,8 @@ TCP_PORTS = (
     "APP_PORT",
     "WORKER_PORT",
     "PROMETHEUS_PORT",
+    "ALERTMANAGER_PORT",
+    "ALERT_SINK_PORT",
     "GRAPHITE_PORT",
     "CARBON_PORT",
     "STATSD_ADMIN_PORT",
@@ -52,8 +54,9 @@ def alive(pid: int) -> bool:
 
 
 def assert_all_stopped(runner: NativeRunner, children: list[int], ports=TCP_PORTS) -> None:
-    # carbon, statsd, graphite-web, otlp-receiver, app, worker, prometheus (and loadgen)
-    assert len(children) == 7 + runner.loadgen
+    # carbon, statsd, graphite-web, otlp-receiver, alert-sink, alertmanager, app, worker,
+    # prometheus (and loadgen)
+    assert len(children) == 9 + runner.loadgen
     # The runner waited for each; the last may still be in the kernel's hands for a moment.
     wait_until(lambda: [pid for pid in children if alive(pid)], [], 5, "services still running")
     wait_until(lambda: [name for name in ports if listening(runner.ports[name])], [], 5, "ports still open")

@@ -101,6 +101,10 @@ def main(argv: list[str] | None = None) -> int:
         "--latency-ms", type=number(20, 10_000), default=200, help="added in the latency burst (20 to 10000)"
     )
     experiment.add_argument("--out", type=Path, help="report directory (default: reports/experiment-<time>)")
+    experiment.add_argument("--alertmanager", help="default: http://127.0.0.1:$ALERTMANAGER_PORT")
+    experiment.add_argument(
+        "--alert-sink", help="the webhook sink's URL (default: http://127.0.0.1:$ALERT_SINK_PORT)"
+    )
     add_stack_options(experiment)
     redraw = commands.add_parser("report", help="redraw an experiment's report from its result.json")
     redraw.add_argument("result", type=Path, help="the result.json `lab experiment` wrote")
@@ -233,6 +237,8 @@ def run_against_stack(args, ports: Ports) -> int:
             control.token,
             # The app's settings as the stack runs them: the same .env and environment.
             app_config.from_env(app_environment()),
+            alertmanager=args.alertmanager or f"http://127.0.0.1:{ports.alertmanager}",
+            alert_sink=args.alert_sink or f"http://127.0.0.1:{ports.alert_sink}",
         )
         result = run.run()
         out = args.out or ROOT / "reports" / f"experiment-{datetime.now():%Y%m%d-%H%M%S}"

@@ -7,9 +7,12 @@ backend, phase by phase, for totals, error ratio and p95/p99 latency: Prometheus
 (pull), Graphite (StatsD push) and the OTLP receiver (OTLP push: Prometheus
 itself in compose, VictoriaMetrics natively, both read with PromQL). It notes how
 long after each burst started each backend showed it, and how saturated the app
-was. At the end it reads the series the charts draw, so result.json (`save`)
-holds every figure of the report: lab/report.py writes it up from that file
-alone. A value a backend did not have is NaN here and null in result.json, never 0.
+was. At the end it reads when each alert of prometheus/rules fired during the run
+(Prometheus's `ALERTS` series) and when its notification reached the lab's webhook
+sink (or why Alertmanager sent none), and the series the charts draw, so
+result.json (`save`) holds every figure of the report: lab/report.py writes it up
+from that file alone. A value a backend did not have is NaN here and null in
+result.json, never 0.
 
 Between phases the traffic pauses until every backend holds the whole phase
 (or stops changing): that is what makes per-phase totals exact, since a scrape,
@@ -19,16 +22,19 @@ a flush or an export that straddled two phases would split their requests.
 import json
 import math
 import statistics
+import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import requests
+import yaml
 from tqdm import tqdm
 
 from . import traffic
-from .backends import Graphite, Prometheus, wait_for
+from .backends import Alertmanager, AlertSink, BackendError, Graphite, Prometheus, wait_for
 from .faults import FaultControl
 from .queries import (
     ERRORS,
@@ -40,6 +46,7 @@ from .queries import (
     is_,
     matches,
 )
+from .settings import ROOT
 
 PHASES = ("baseline", "error burst", "latency burst", "recovery")
 # Pull, StatsD push, OTLP push: each pipeline's key in result.json (the truth's is "truth").
@@ -51,6 +58,11 @@ POLL_SECONDS = 0.25
 RECEIVER_CACHE_SECONDS = 11
 # How many slowest periods the totals get to stop moving before the experiment starts.
 QUIET_TRIES = 3
+# The alerting rules both stacks load (prometheus.yml's rule_files): the alerts a run looks for.
+RULES_DIR = ROOT / "prometheus" / "rules"
+# The step at which a run reads ALERTS: when an alert fired is known to a second, as a detection
+# delay is to a poll. Prometheus answers at most 11,000 points a series: a longer run, a longer step.
+ALERT_STEP_SECONDS, MAX_POINTS = 1.0, 11_000
 
 
 class ExperimentError(RuntimeError):
@@ -211,6 +223,20 @@ class Phase:
 
 
 @dataclass
+class Firing:
+    """One stretch of the run an alert fired (epoch seconds), and what the webhook sink received of it."""
+
+    alertname: str
+    severity: str
+    already_firing: bool  # since before the run started: no `fired_at`, and its page came before the run
+    fired_at: float | None
+    resolved_at: float | None  # None: still firing when the run ended
+    notified_at: float | None = None  # when its first firing notification reached the sink
+    resolved_notified_at: float | None = None  # when its resolved one did, if during the run
+    not_notified: str | None = None  # why it fired in the run and reached no one, as Alertmanager says
+
+
+@dataclass
 class Result:
     scenario: Scenario
     urls: dict[str, str]
@@ -222,6 +248,9 @@ class Result:
     phases: list[Phase]
     # chart -> source -> (seconds since the start, value); a NaN breaks the line where no value exists
     charts: dict[str, dict[str, list[tuple[float, float]]]]
+    alerts: list[Firing]
+    # "alert_sink" / "alertmanager" -> why the alert times lack what it would have said
+    alerts_missing: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -269,13 +298,19 @@ class Experiment:
         otel: str,
         token: str,
         settings: dict,
+        *,
+        alertmanager: str,
+        alert_sink: str,
     ):
-        """`otel`: the OTLP receiver's URL; `settings`: the app's (app/config.py) as the stack runs it."""
+        """`otel`: the OTLP receiver's URL; `settings`: the app's (app/config.py) as the stack runs it;
+        `alert_sink`: the lab's webhook receiver, which Alertmanager notifies."""
         self.scenario = scenario
         self.app = app.rstrip("/")
         self.prometheus = Prometheus(prometheus.rstrip("/"))
         self.graphite = Graphite(graphite.rstrip("/"))
         self.otel = Prometheus(otel.rstrip("/"))  # every receiver the lab runs answers PromQL
+        self.alertmanager = Alertmanager(alertmanager.rstrip("/"))
+        self.alert_sink = AlertSink(alert_sink.rstrip("/"))
         self.faults = FaultControl(self.app, token)
         self.prefix = settings["STATSD_PREFIX"]
         self.export = settings["OTEL_METRIC_EXPORT_INTERVAL"] / 1000
@@ -315,11 +350,26 @@ class Experiment:
             "prometheus": self.prometheus.url,
             "graphite": self.graphite.url,
             "otel": self.otel.url,
+            "alertmanager": self.alertmanager.url,
+            "alert_sink": self.alert_sink.url,
         }
         finished = time.time()
         charts = self._charts(started, finished, phases)
+        alerts, missing = self._alerts(started, finished)
+        for reason in missing.values():  # the report says it too, where the times would be
+            print(f"lab experiment: the alert times are incomplete: {reason}", file=sys.stderr)
         return Result(
-            self.scenario, urls, self.scrape, self.flush, self.export, started, finished, phases, charts
+            self.scenario,
+            urls,
+            self.scrape,
+            self.flush,
+            self.export,
+            started,
+            finished,
+            phases,
+            charts,
+            alerts,
+            missing,
         )
 
     def _cumulative(self) -> dict[str, Counts]:
@@ -535,6 +585,141 @@ class Experiment:
             },
         }
 
+    def _alerts(self, start: float, end: float) -> tuple[list[Firing], dict[str, str]]:
+        """Each stretch an alert fired in the run, with its notifications; and what could not be asked.
+
+        A sink or an Alertmanager that does not answer leaves its part of the
+        times out (None), and says why in the second value: the run's other
+        figures stand without them.
+        """
+        step = max(ALERT_STEP_SECONDS, (end - start) / MAX_POINTS)
+        firings = [
+            Firing(name, severity, fired is None, fired, resolved)
+            for name, severity in alert_severities().items()
+            for fired, resolved in firing_spans(self._firing_times(name, start, end, step), start, end, step)
+        ]
+        firings.sort(key=lambda firing: (firing.fired_at or start, firing.alertname))
+        missing = {}
+        notifications, missing["alert_sink"] = answer_or_reason(lambda: self.alert_sink.notifications(start))
+        if notifications is not None:
+            note_notifications(firings, notifications, slack=step)
+            missing["alertmanager"] = self._note_why_not_notified(firings)
+        return firings, {service: reason for service, reason in missing.items() if reason}
+
+    def _note_why_not_notified(self, firings: list[Firing]) -> str | None:
+        """Say why no notification came of each alert that fired in the run (Alertmanager's answer);
+        return why it cannot be said, if Alertmanager does not answer."""
+        unnotified = [f for f in firings if not f.already_firing and f.notified_at is None]
+        if not unnotified:
+            return None  # nothing to explain: Alertmanager is not asked
+        held, reason = answer_or_reason(self.alertmanager.alerts)
+        if held is None:
+            return reason
+        for firing in unnotified:
+            firing.not_notified = why_not_notified(firing.alertname, held)
+        return None
+
+    def _firing_times(self, name: str, start: float, end: float, step: float) -> list[float]:
+        """The points, `step` apart from `start` to `end`, at which Prometheus fired alert `name` (any of
+        its series: one per route, say)."""
+        query = f"max(ALERTS{{{is_('alertstate', 'firing')}, {is_('alertname', name)}}})"
+        return [t for t, _ in self.prometheus.series(query, start, end, step)]
+
+
+def alert_severities(rules: Path = RULES_DIR) -> dict[str, str]:
+    """Each alert the stack's Prometheus evaluates -> its severity label ("" if it has none)."""
+    return {
+        rule["alert"]: rule.get("labels", {}).get("severity", "")
+        for path in sorted(rules.glob("*.yml"))
+        for group in yaml.safe_load(path.read_text())["groups"]
+        for rule in group["rules"]
+        if "alert" in rule
+    }
+
+
+def firing_spans(
+    times: list[float], start: float, end: float, step: float
+) -> list[tuple[float | None, float | None]]:
+    """(fired, resolved) of each unbroken run of `times`, the points of a range query `step` apart.
+
+    Each is the first point that showed the change: fired None when the alert was
+    firing at `start` already, resolved None when it still was at `end`.
+    """
+    runs: list[list[float]] = []
+    for t in times:
+        if runs and t - runs[-1][1] < 1.5 * step:
+            runs[-1][1] = t
+        else:
+            runs.append([t, t])
+    return [
+        (None if first < start + step / 2 else first, None if last > end - step else last + step)
+        for first, last in runs
+    ]
+
+
+def note_notifications(firings: list[Firing], notifications: list[dict], slack: float) -> None:
+    """Set when each firing's notifications reached the sink: the first of its alert after it fired
+    (firing) or resolved (resolved), before the same alert fired again.
+
+    `slack`: how much earlier than `fired_at` and `resolved_at` the change may have
+    happened (they are the first points that showed it).
+    """
+    for firing in firings:
+        later = [f.fired_at for f in firings if f.alertname == firing.alertname and f is not firing]
+        before = min((t for t in later if t is not None and t > (firing.fired_at or 0)), default=math.inf)
+        if firing.fired_at is not None:
+            firing.notified_at = first_received(
+                notifications, firing.alertname, "firing", firing.fired_at - slack, before
+            )
+        if firing.resolved_at is not None:
+            firing.resolved_notified_at = first_received(
+                notifications, firing.alertname, "resolved", firing.resolved_at - slack, before
+            )
+
+
+def first_received(
+    notifications: list[dict], alertname: str, status: str, after: float, before: float
+) -> float | None:
+    """When the sink first received alert `alertname` with `status` between `after` and `before`."""
+    return next(
+        (
+            item["received_at"]
+            for item in notifications
+            if after <= item["received_at"] < before
+            and any(
+                alert["status"] == status and alert["labels"].get("alertname") == alertname
+                for alert in item["alerts"]
+            )
+        ),
+        None,
+    )
+
+
+def why_not_notified(alertname: str, held: list[dict]) -> str:
+    """Why no notification of `alertname` reached the sink, from the alerts Alertmanager holds now."""
+    names = {alert["fingerprint"]: alert["labels"].get("alertname", "?") for alert in held}
+    statuses = [alert["status"] for alert in held if alert["labels"].get("alertname") == alertname]
+    inhibitors = sorted({names.get(fp, fp) for status in statuses for fp in status.get("inhibitedBy") or []})
+    silences = sorted({silence for status in statuses for silence in status.get("silencedBy") or []})
+    if inhibitors:
+        return f"inhibited by {', '.join(inhibitors)}"
+    if silences:
+        return f"silenced by silence {', '.join(silences)}"
+    if statuses:
+        return f"Alertmanager still holds it ({statuses[0]['state']}) at the end of the run"
+    return "Alertmanager no longer holds it"
+
+
+def answer_or_reason(ask: Callable) -> tuple[object, str | None]:
+    """(`ask()`'s answer, None), or (None, why the service gave none): the run goes on without it."""
+    try:
+        return ask(), None
+    except BackendError as error:
+        return None, str(error)
+    except requests.RequestException as error:
+        url = error.request.url if error.request is not None else "it"
+        return None, f"{url} does not answer ({type(error).__name__})"
+
 
 class Detector(threading.Thread):
     """Poll each backend until it shows the burst; remember when (seconds after `start`)."""
@@ -616,6 +801,8 @@ def summary(result: Result) -> dict:
             for phase in result.phases
         ],
         "charts": result.charts,
+        "alerts": [asdict(firing) for firing in result.alerts],
+        "alerts_missing": result.alerts_missing,
     }
 
 

@@ -7,7 +7,8 @@ experiment sent and saw) next to what each backend shows over time; the tables
 compare the phases. A value a backend did not have is null there, "n/a" here.
 
 A result.json from before the OTLP push has no `otel` figures: its report shows
-the two pipelines it measured, as it did then.
+the two pipelines it measured, as it did then. One from before the experiment
+recorded alerts has no `alerts`: its report says so where their times would be.
 """
 
 import json
@@ -40,6 +41,18 @@ PHASE_KEYS = (
 )
 # What a result with the OTLP push's figures (`otel` in every phase) also has.
 OTEL_KEYS = ("export_seconds",)
+# What a result with alert times (`alerts`) also has, and each of them.
+ALERTS_KEYS, ALERT_URLS = ("alerts_missing",), ("alertmanager", "alert_sink")
+FIRING_KEYS = (
+    "alertname",
+    "severity",
+    "already_firing",
+    "fired_at",
+    "resolved_at",
+    "notified_at",
+    "resolved_notified_at",
+    "not_notified",
+)
 
 
 class ReportError(ValueError):
@@ -67,16 +80,23 @@ def _missing(result) -> list[str]:
     missing = [key for key in KEYS if key not in result]
     if missing:
         return missing
-    phases = result["phases"] if isinstance(result["phases"], list) else [None]
-    for i, phase in enumerate(phases):
-        present = phase if isinstance(phase, dict) else {}
-        missing += [f"phases[{i}].{key}" for key in PHASE_KEYS if key not in present]
+    missing += _missing_in(result["phases"], "phases", PHASE_KEYS)
     charts = result["charts"] if isinstance(result["charts"], dict) else {}
     missing += [f"charts.{name}" for name in CHARTS if name not in charts]
     if not missing and "otel" in backends(result):
         missing += [key for key in OTEL_KEYS if key not in result]
         missing += [] if "otel" in result["urls"] else ["urls.otel"]
+    if not missing and "alerts" in result:
+        missing += [key for key in ALERTS_KEYS if key not in result]
+        missing += [f"urls.{url}" for url in ALERT_URLS if url not in result["urls"]]
+        missing += _missing_in(result["alerts"], "alerts", FIRING_KEYS)
     return missing
+
+
+def _missing_in(items, name: str, keys: tuple[str, ...]) -> list[str]:
+    """`name[i].key` for each of `keys` the i-th of `items` lacks (items that are no list: one empty)."""
+    present = [item if isinstance(item, dict) else {} for item in items] if isinstance(items, list) else [{}]
+    return [f"{name}[{i}].{key}" for i, item in enumerate(present) for key in keys if key not in item]
 
 
 def backends(result: dict) -> list[str]:
@@ -200,19 +220,74 @@ def markdown(result: dict) -> str:
         _row("burst", *(NAMES[backend] for backend in measured), "shown when"),
         _rule(2 + len(measured)),
     ]
-    for phase in result["phases"]:
+    for phase in bursts(result["phases"]):
         detected = phase["detected_after_seconds"]
-        if detected:
-            what = (
-                f"the error ratio reaches {_percent(scenario['error_rate'] / 2)}"
-                if phase["name"] == "error burst"
-                else f"p95 reaches {scenario['latency_ms'] / 2:g} ms"
-            )
-            lines.append(_row(phase["name"], *(_seconds(detected[backend]) for backend in measured), what))
+        what = (
+            f"the error ratio reaches {_percent(scenario['error_rate'] / 2)}"
+            if phase["name"] == "error burst"
+            else f"p95 reaches {scenario['latency_ms'] / 2:g} ms"
+        )
+        lines.append(_row(phase["name"], *(_seconds(detected[backend]) for backend in measured), what))
+    lines += alert_lines(result)
     lines += ["", "## Over time", ""]
     lines += [f"![{name}]({name}.png)" for name in CHARTS]
-    lines += ["", *EXPLANATION, *(OTEL_EXPLANATION if "otel" in measured else []), ""]
+    lines += ["", *EXPLANATION, *(OTEL_EXPLANATION if "otel" in measured else [])]
+    lines += [*(ALERT_EXPLANATION if "alerts" in result else []), ""]
     return "\n".join(lines)
+
+
+def bursts(phases: list[dict]) -> list[dict]:
+    """The phases that injected a fault: those a backend had to detect."""
+    return [phase for phase in phases if phase["detected_after_seconds"]]
+
+
+# What the alert times lack when a service did not answer (result.json's alerts_missing).
+WITHOUT = {
+    "alert_sink": "No notification times: the webhook sink gave none",
+    "alertmanager": "No reason why an alert reached no one: Alertmanager gave none",
+}
+
+
+def alert_lines(result: dict) -> list[str]:
+    """When each alert fired and reached the sink, on the detection table's axis; or why not known."""
+    lines = ["", "## Alerts (seconds after the burst started)", ""]
+    if "alerts" not in result:
+        return [*lines, "Not recorded: this result.json is from before `lab experiment` recorded alerts."]
+    if result["alerts"]:
+        header = ("alert", "severity", "burst", "fired", "reached the sink", "resolved", "resolved at sink")
+        lines += [_row(*header), _rule(len(header))]
+        lines += [_alert_row(firing, result) for firing in result["alerts"]]
+    else:
+        lines.append("No alert fired during the run.")
+    missing = result["alerts_missing"]
+    lines += [""] if missing else []
+    lines += [f"{WITHOUT[service]} ({reason})." for service, reason in sorted(missing.items())]
+    return lines
+
+
+def _alert_row(firing: dict, result: dict) -> str:
+    """A stretch an alert fired: its times after the start of the last burst started before it."""
+    moment = firing["fired_at"] or result["started"]
+    started = [phase for phase in bursts(result["phases"]) if phase["start"] <= moment]
+    burst = started[-1] if started else bursts(result["phases"])[0]
+
+    def after(epoch: float | None, none: str) -> str:
+        return none if epoch is None else f"{epoch - burst['start']:.1f}"
+
+    sink_answered = "alert_sink" not in result["alerts_missing"]
+    if firing["already_firing"]:
+        fired, reached = "already firing", "before the run"
+    else:
+        fired = after(firing["fired_at"], "")
+        reason = firing["not_notified"]
+        reached = after(firing["notified_at"], f"not notified: {reason}" if reason else "not known")
+    resolved = after(firing["resolved_at"], "still firing")
+    if firing["resolved_at"] is None:
+        resolved_reached = "-"
+    else:
+        resolved_reached = after(firing["resolved_notified_at"], "none" if sink_answered else "not known")
+    cells = (fired, reached, resolved, resolved_reached)
+    return _row(firing["alertname"], firing["severity"], burst["name"], *cells)
 
 
 def _where(result: dict, measured: list[str]) -> str:
@@ -227,6 +302,8 @@ def _where(result: dict, measured: list[str]) -> str:
         where.append(
             f"OTLP receiver {urls['otel']} (each worker exports every {result['export_seconds']:g} s)"
         )
+    if "alerts" in result:
+        where.append(f"Alertmanager {urls['alertmanager']}, webhook sink {urls['alert_sink']}")
     return ", ".join(where) + "."
 
 
@@ -315,6 +392,16 @@ EXPLANATION = [
     "  request. Only saturation (in flight / capacity) shows that wait from the server side. A scrape",
     "  needs a free worker too, so with one thread per worker pull's saturation never sees them all busy:",
     "  it tops out at (workers - 1) / workers, 75 % of 4.",
+]
+ALERT_EXPLANATION = [
+    "- **Alerts** fire at the first evaluation of their rule that finds it true (Prometheus's `ALERTS`",
+    "  series, read a second apart, so up to a second late): after the scrapes that bring the errors and",
+    "  the evaluation of the recording rules the alert reads. A burn-rate alert needs the error ratio over",
+    "  its threshold on a long and a short window, so the traffic before the burst delays it too; an",
+    "  alert with a `for:` may fire only in a later phase (its times count from the last burst started",
+    "  before it fired). Alertmanager holds a new group for `group_wait` before its first notification",
+    "  (a group it still holds from an earlier firing sends at its next `group_interval`); an inhibited",
+    "  or silenced alert reaches no one.",
 ]
 OTEL_EXPLANATION = [
     "- **OTLP push** sends each worker's cumulative counters and histogram buckets (the same buckets as the",

@@ -9,9 +9,24 @@ from lab import experiment
 from lab.experiment import BACKENDS, Counts, Experiment, ExperimentError, Scenario
 
 
+def an_experiment(alert_sink: str = "http://s") -> Experiment:
+    """An Experiment whose URLs lead nowhere: a test gives it what it reads."""
+    return Experiment(
+        Scenario({}),
+        "http://127.0.0.1:1",
+        "http://p",
+        "http://g",
+        "http://o",
+        "",
+        DEFAULTS,
+        alertmanager="http://a",
+        alert_sink=alert_sink,
+    )
+
+
 def readings(*totals: int):
     """An Experiment whose totals read `totals`, one per look, the same in every backend."""
-    run = Experiment(Scenario({}), "http://127.0.0.1:1", "http://p", "http://g", "http://o", "", DEFAULTS)
+    run = an_experiment()
     run.scrape, run.flush = 1.0, 1.0
     looks = iter(totals)
 

@@ -1,14 +1,17 @@
 """`lab report`: an experiment's report redrawn from its result.json alone, with no
 backend; a value a backend did not have (null) reads "n/a", a result from before the
-OTLP push redraws with the two pipelines it has, and a file that is not an
-experiment's result is named in a message, without a traceback."""
+OTLP push redraws with the two pipelines it has, one from before the alert times says
+they were not recorded, and a file that is not an experiment's result is named in a
+message, without a traceback."""
 
 import copy
 import json
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pytest
 
+from lab import report
 from lab.__main__ import main
 
 STARTED = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
@@ -36,6 +39,24 @@ def phase(name, start, faults, counted, latency, detected, saturation):
 
 def counts(total, errors):
     return {"total": total, "errors": errors, "error_ratio": errors / total if total else None}
+
+
+def firing(alertname, severity, fired, resolved, notified=None, resolved_notified=None, not_notified=None):
+    """A stretch an alert fired, its times in seconds after STARTED (fired None: already firing)."""
+
+    def at(seconds):
+        return None if seconds is None else STARTED + seconds
+
+    return {
+        "alertname": alertname,
+        "severity": severity,
+        "already_firing": fired is None,
+        "fired_at": at(fired),
+        "resolved_at": at(resolved),
+        "notified_at": at(notified),
+        "resolved_notified_at": at(resolved_notified),
+        "not_notified": not_notified,
+    }
 
 
 def latency(truth, prometheus, graphite, otel):
@@ -66,6 +87,8 @@ RESULT = {
         "prometheus": "http://prom:9090",
         "graphite": "http://graphite:8080",
         "otel": "http://otlp:8428",
+        "alertmanager": "http://am:9093",
+        "alert_sink": "http://sink:9095",
     },
     "scrape_seconds": 1.0,
     "flush_seconds": 1.0,
@@ -122,12 +145,40 @@ RESULT = {
         }
         for name, value in (("traffic", 20.0), ("errors", 25.0), ("latency", 4.9))
     },
+    # The error burst starts at STARTED + 4, the latency burst at STARTED + 7.
+    "alerts": [
+        # from an earlier fault: resolved in the baseline, before the first burst
+        firing("HighLatency", "warning", None, 2.5, resolved_notified=3.0),
+        firing("AvailabilitySLOFastBurn", "page", 5.0, None, notified=7.4),
+        firing(
+            "AvailabilitySLOSlowBurn",
+            "ticket",
+            5.0,
+            None,
+            not_notified="inhibited by AvailabilitySLOFastBurn",
+        ),
+        firing(
+            "Saturation",
+            "warning",
+            8.2,
+            9.0,
+            not_notified="Alertmanager still holds it (active) at the end of the run",
+        ),
+    ],
+    "alerts_missing": {},
 }
+
+
+def before_alerts(result: dict) -> dict:
+    """`result` as `lab experiment` wrote it before it recorded alerts: no alert times, no their URLs."""
+    old = copy.deepcopy(result)
+    del old["alerts"], old["alerts_missing"], old["urls"]["alertmanager"], old["urls"]["alert_sink"]
+    return old
 
 
 def before_otel(result: dict) -> dict:
     """`result` as `lab experiment` wrote it before the OTLP push: no otel figures, no saturation."""
-    old = copy.deepcopy(result)
+    old = before_alerts(result)
     del old["urls"]["otel"], old["export_seconds"]
     for each in old["phases"]:
         del each["otel"], each["latency_ms"]["otel"], each["saturation_peak"]
@@ -182,6 +233,17 @@ TABLES = {
         "| error burst | 1.2 | 1.7 | 5.4 | the error ratio reaches 15.0 % |",
         "| latency burst | 2.6 | not shown | 6.1 | p95 reaches 100 ms |",
     ],
+    "## Alerts (seconds after the burst started)": [
+        "| alert | severity | burst | fired | reached the sink | resolved | resolved at sink |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+        # Already firing when the run started: said so, never "fired at 0"; before the first burst: < 0.
+        "| HighLatency | warning | error burst | already firing | before the run | -1.5 | -1.0 |",
+        "| AvailabilitySLOFastBurn | page | error burst | 1.0 | 3.4 | still firing | - |",
+        "| AvailabilitySLOSlowBurn | ticket | error burst | 1.0 | not notified: inhibited by "
+        "AvailabilitySLOFastBurn | still firing | - |",
+        "| Saturation | warning | latency burst | 1.2 | not notified: Alertmanager still holds it (active) "
+        "at the end of the run | 2.0 | none |",
+    ],
 }
 # Issue 13: the latency burst's client p95 against every backend's, and the signal that shows the wait.
 QUEUEING_NOTE = (
@@ -208,7 +270,8 @@ def test_the_report_is_redrawn_from_the_json_alone(result_json, tmp_path, capsys
     assert lines[2] == (
         "2023-11-14 22:13:20 UTC. App http://app:8000, Prometheus http://prom:9090 (scrapes every 1 s), "
         "Graphite http://graphite:8080 (StatsD flushes every 1 s), "
-        "OTLP receiver http://otlp:8428 (each worker exports every 5 s)."
+        "OTLP receiver http://otlp:8428 (each worker exports every 5 s), "
+        "Alertmanager http://am:9093, webhook sink http://sink:9095."
     )
     for heading, rows in TABLES.items():
         assert table(lines, heading, len(rows) - 2) == rows, heading
@@ -242,11 +305,16 @@ def test_the_note_needs_the_client_well_above_every_backend(tmp_path, phase_inde
     assert "gunicorn's queue" not in (tmp_path / "experiment" / "report.md").read_text()
 
 
-def test_a_result_from_before_the_otlp_push_redraws_with_its_two_pipelines(tmp_path, capsys):
-    path = write_result(tmp_path, before_otel(RESULT))
+def redraw(tmp_path, capsys, result: dict) -> tuple[Path, str]:
+    """`lab report` of `result` written to a file: the report's directory and report.md's text."""
+    path = write_result(tmp_path, result)
     assert main(["report", str(path)]) == 0
     assert capsys.readouterr().err == ""
-    text = (path.parent / "report.md").read_text()
+    return path.parent, (path.parent / "report.md").read_text()
+
+
+def test_a_result_from_before_the_otlp_push_redraws_with_its_two_pipelines(tmp_path, capsys):
+    out, text = redraw(tmp_path, capsys, before_otel(RESULT))
     lines = text.splitlines()
     assert lines[0] == "# Pull vs StatsD push: experiment report"
     assert lines[2] == (
@@ -272,7 +340,40 @@ def test_a_result_from_before_the_otlp_push_redraws_with_its_two_pipelines(tmp_p
         and "Saturation does: requests in flight over capacity. At 100 %" in text
     )
     for name in ("traffic", "errors", "latency"):
-        assert (path.parent / f"{name}.png").exists()
+        assert (out / f"{name}.png").exists()
+
+
+def test_a_result_from_before_the_alert_times_says_they_were_not_recorded(tmp_path, capsys):
+    _, text = redraw(tmp_path, capsys, before_alerts(RESULT))
+    lines = text.splitlines()
+    assert lines[2].endswith("OTLP receiver http://otlp:8428 (each worker exports every 5 s).")
+    heading = lines.index("## Alerts (seconds after the burst started)")
+    assert lines[heading + 2] == (
+        "Not recorded: this result.json is from before `lab experiment` recorded alerts."
+    )
+    assert "**Alerts**" not in text  # no explanation of times it does not have
+
+
+def test_a_run_with_no_alert_says_so():
+    assert "No alert fired during the run." in report.markdown({**RESULT, "alerts": []})
+
+
+def test_a_service_that_did_not_answer_leaves_its_times_unknown_and_says_why():
+    sink_down = "http://sink:9095/notifications?since=1700000000.0 does not answer (ConnectionError)"
+    result = {
+        **RESULT,
+        "alerts": [
+            firing("AvailabilitySLOFastBurn", "page", 5.0, 9.0),
+            firing("HighLatency", "warning", None, 2.5),
+        ],
+        "alerts_missing": {"alert_sink": sink_down},
+    }
+    lines = report.markdown(result).splitlines()
+    assert table(lines, "## Alerts (seconds after the burst started)", 2)[2:] == [
+        "| AvailabilitySLOFastBurn | page | error burst | 1.0 | not known | 5.0 | not known |",
+        "| HighLatency | warning | error burst | already firing | before the run | -1.5 | not known |",
+    ]
+    assert f"No notification times: the webhook sink gave none ({sink_down})." in lines
 
 
 def test_the_report_goes_beside_the_json_by_default(result_json):
@@ -313,6 +414,16 @@ def test_the_report_goes_beside_the_json_by_default(result_json):
             json.dumps({key: value for key, value in RESULT.items() if key != "export_seconds"}),
             "not a `lab experiment` result.json: no export_seconds",
         ),
+        (
+            json.dumps({**RESULT, "alerts": [{"alertname": "AvailabilitySLOFastBurn", "severity": "page"}]}),
+            "not a `lab experiment` result.json: no alerts[0].already_firing, alerts[0].fired_at, "
+            "alerts[0].resolved_at, alerts[0].notified_at, alerts[0].resolved_notified_at, "
+            "alerts[0].not_notified",
+        ),
+        (
+            json.dumps({key: value for key, value in RESULT.items() if key != "alerts_missing"}),
+            "not a `lab experiment` result.json: no alerts_missing",
+        ),
     ],
     ids=[
         "missing",
@@ -321,6 +432,8 @@ def test_the_report_goes_beside_the_json_by_default(result_json):
         "no charts",
         "a phase without its figures",
         "OTLP figures without their interval",
+        "an alert without its times",
+        "alert times without what was missing",
     ],
 )
 def test_a_file_that_is_no_result_is_named(tmp_path, capsys, content, message):

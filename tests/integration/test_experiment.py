@@ -1,8 +1,9 @@
 """`lab experiment`, run as a person runs it, against the live stack: the report is
 written, every pipeline's backend (pull, StatsD push, OTLP push) counts exactly what
 was sent in each phase and shows each burst, and the injected error rate comes back
-within the sampling error of the run; `lab report` redraws the same report from
-result.json alone."""
+within the sampling error of the run; the page fires in the error burst and reaches the
+webhook sink within the bound the stack's intervals give; `lab report` redraws the same
+report from result.json alone."""
 
 import json
 import math
@@ -12,8 +13,11 @@ import sys
 
 import matplotlib.pyplot as plt
 import pytest
+import requests
+import yaml
 
-from lab.experiment import BACKENDS, PHASES, Queries, otlp_receiver
+from lab.backends import Alertmanager, AlertSink, Prometheus, duration_seconds, wait_for
+from lab.experiment import ALERT_STEP_SECONDS, BACKENDS, PHASES, Queries, otlp_receiver
 
 from ..helpers import ROOT
 from .stack import settled
@@ -21,8 +25,48 @@ from .stack import settled
 RATE, SECONDS, ERROR_RATE, LATENCY_MS = 25, 4, 0.3, 100
 # The native OTLP receiver (VictoriaMetrics) answers a query asked before the burst's first 5xx
 # series existed from a cache it resets every 10 s: the burst and its 4-s rate window outlast that.
+# A stack with longer intervals (compose's 5 s) gets a longer burst, for the page to fire in it.
 ERRORS_SECONDS = 8
-SENT = {phase: RATE * (ERRORS_SECONDS if phase == "error burst" else SECONDS) for phase in PHASES}
+# What ERROR_RATE on / pages (prometheus/rules/alerts.yml), and how long Alertmanager may keep a group
+# whose alerts all resolved (its dispatcher drops empty groups every 30 s): an alert that fires again
+# in a group it still holds is sent at the group's next group_interval, not after group_wait.
+PAGE, EMPTY_GROUPS_KEPT_SECONDS = "AvailabilitySLOFastBurn", 30
+# Beyond the intervals: the page's rule and the webhook's delivery on a loaded machine.
+PAGE_MARGIN_SECONDS = 3
+
+
+def page_seconds(stack) -> float:
+    """How long after the burst's first errors the page fires at the latest, from the stack's intervals.
+
+    2 scrapes (rate() needs two samples of the burst's new 5xx series), then 2 rule
+    evaluations (the recording rules, then the alert that reads them), and a margin.
+    """
+    config = yaml.safe_load(
+        requests.get(f"{stack.prometheus}/api/v1/status/config", timeout=10).json()["data"]["yaml"]
+    )
+    evaluation = duration_seconds(config["global"]["evaluation_interval"])
+    return 2 * stack.scrape_seconds + 2 * evaluation + PAGE_MARGIN_SECONDS
+
+
+def page_statuses(stack) -> list[tuple[float, str]]:
+    """(received_at, status) of each notification of the page the sink holds, oldest first."""
+    return [
+        (item["received_at"], alert["status"])
+        for item in AlertSink(stack.alert_sink).notifications()
+        for alert in item["alerts"]
+        if alert["labels"].get("alertname") == PAGE
+    ]
+
+
+def page_at_rest(stack) -> bool:
+    """Whether the page neither fires nor waits at Alertmanager to be sent resolved.
+
+    An earlier test may have paged: until Alertmanager has sent the resolved
+    notification, a new firing of the same alert is no news to it, and it sends none.
+    """
+    query = f'count(ALERTS{{alertstate="firing", alertname="{PAGE}"}})'
+    statuses = page_statuses(stack)
+    return Prometheus(stack.prometheus).value(query) == 0 and (not statuses or statuses[-1][1] != "firing")
 
 
 @pytest.fixture(scope="module")
@@ -37,12 +81,16 @@ def report(stack, tmp_path_factory):
         ),
         stack,
     )
+    assert wait_for(lambda: page_at_rest(stack), bool, timeout=60, interval=1), (
+        f"{PAGE} still fires, or its resolved notification has not reached the sink: {page_statuses(stack)}"
+    )
     out = tmp_path_factory.mktemp("experiment")
     command = [sys.executable, "-m", "lab", "experiment", "--phase-seconds", str(SECONDS)]
-    command += ["--errors-seconds", str(ERRORS_SECONDS)]
+    command += ["--errors-seconds", str(max(ERRORS_SECONDS, math.ceil(page_seconds(stack))))]
     command += ["--rate", str(RATE), "--error-rate", str(ERROR_RATE), "--latency-ms", str(LATENCY_MS)]
     command += ["--app", stack.app, "--prometheus", stack.prometheus, "--graphite", stack.graphite]
     command += ["--otel", stack.otel, "--out", str(out)]
+    command += ["--alertmanager", stack.alertmanager, "--alert-sink", stack.alert_sink]
     # The experiment reads the app's settings (STATSD_PREFIX, the export interval) as the stack runs them.
     settings = {name: str(value) for name, value in stack.app_settings.items()}
     env = {**os.environ, **settings, "LAB_ADMIN_TOKEN": stack.admin_token}
@@ -56,7 +104,15 @@ def report(stack, tmp_path_factory):
 def test_the_report_is_written(report):
     out, result = report
     text = (out / "report.md").read_text()
-    for heading in ("## Totals", "## Error ratio", "## Latency", "## Detection delay", "## How to read it"):
+    headings = (
+        "## Totals",
+        "## Error ratio",
+        "## Latency",
+        "## Detection delay",
+        "## Alerts",
+        "## How to read it",
+    )
+    for heading in headings:
         assert heading in text
     assert "| phase | seconds | truth | Prometheus | Graphite | OTLP |" in text
     assert [phase["name"] for phase in result["phases"]] == list(PHASES)
@@ -66,7 +122,8 @@ def test_every_backend_counts_exactly_what_was_sent_in_each_phase(report):
     _, result = report
     for phase in result["phases"]:
         truth = phase["truth"]
-        assert truth["total"] == phase["sent"] == SENT[phase["name"]], phase["name"]
+        sent = RATE * result["scenario"]["seconds"][phase["name"]]
+        assert truth["total"] == phase["sent"] == sent, phase["name"]
         for backend in BACKENDS:
             counted = phase[backend]
             assert (counted["total"], counted["errors"]) == (truth["total"], truth["errors"]), (
@@ -100,6 +157,37 @@ def test_each_backend_shows_each_burst_and_its_latency(report):
         assert latency[backend]["p95"] >= LATENCY_MS, backend  # at least the bucket edge at 100 ms
         assert 0 < bursts["baseline"]["latency_ms"][backend]["p95"] < LATENCY_MS, backend
     assert latency["graphite"]["p95 max of flushes"] >= LATENCY_MS
+
+
+def page_bound(stack, earlier_page: float | None, burst_start: float) -> float:
+    """Seconds from the burst's start until the page may reach the sink, from the stack's intervals.
+
+    Until it fires (page_seconds), then Alertmanager's group_wait, or its
+    group_interval if it may still hold the group of an earlier page
+    (`earlier_page`: when the sink last got a notification of it, if ever).
+    """
+    route = Alertmanager(stack.alertmanager).config()["route"]
+    held = earlier_page is not None and burst_start - earlier_page < EMPTY_GROUPS_KEPT_SECONDS
+    return page_seconds(stack) + duration_seconds(route["group_interval" if held else "group_wait"])
+
+
+def test_the_page_fires_in_the_error_burst_and_reaches_the_sink_in_time(report, stack):
+    _, result = report
+    burst = {phase["name"]: phase for phase in result["phases"]}["error burst"]
+    pages = [firing for firing in result["alerts"] if firing["alertname"] == PAGE]
+    assert result["alerts_missing"] == {}
+    assert len(pages) == 1, pages
+    (page,) = pages
+    assert not page["already_firing"], "an earlier test left the page firing"
+    assert burst["start"] < page["fired_at"] < burst["end"], (burst["start"], page, burst["end"])
+    earlier = [at for at, _ in page_statuses(stack) if at < result["started"]]
+    bound = page_bound(stack, max(earlier, default=None), burst["start"])
+    assert page["notified_at"] is not None, page
+    assert page["fired_at"] - ALERT_STEP_SECONDS <= page["notified_at"] <= burst["start"] + bound, (
+        page,
+        burst["start"],
+        bound,
+    )
 
 
 def test_the_latency_burst_keeps_the_workers_busy(report):

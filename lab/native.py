@@ -178,7 +178,9 @@ def services(ports: Ports, data_dir: Path, graphite_env: dict[str, str], loadgen
             "alertmanager",
             ["prometheus-alertmanager", *cfg.alertmanager_argv(ports, data_dir)],
             http_ok(f"http://{loop}:{ports.alertmanager}/-/ready"),
-            f"http://{loop}:{ports.alertmanager}/",
+            # Debian's build has no web UI: its API, and amtool, instead.
+            f"http://{loop}:{ports.alertmanager}/api/v2/alerts "
+            f"(amtool --alertmanager.url=http://{loop}:{ports.alertmanager} alert query)",
         ),
         Service(
             "app",

@@ -14,6 +14,9 @@ reaches every worker within a second, with no lock and no restart.
 Faults apply to the app's own routes only: `/metrics`, `/healthz` and `/faults`
 never fail on purpose, or the scrape, the container's health check and the way
 back out would break with them.
+
+The faults in force are data too: `in_force(app)` is what the app's metrics
+export (app/pull.py's gauges at scrape time, app/push.py's reporter thread).
 """
 
 import hmac
@@ -22,11 +25,17 @@ import logging
 import os
 import random
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from flask import Flask, current_app, jsonify, request
+from werkzeug.routing import Rule
+
+# labels' rule -> Route, so the pushed endpoint is the one the request stats name
+from .labels import Route, route_of
 
 REFRESH_SECONDS = 0.5
 MAX_LATENCY_MS = 10_000  # the top histogram bucket; gunicorn kills a worker silent for 30 s
@@ -121,12 +130,16 @@ class FaultStore:
         self._faults = NO_FAULTS
         self._seen = None  # (inode, mtime) of the file last read
         self._next_check = 0.0
+        # Request threads, the scrape and the StatsD reporter thread all read: one reloads at a
+        # time, or a slow reader of the old file could store it after a reader of the new one.
+        self._reloading = threading.Lock()
 
     def current(self) -> Faults:
         now = time.monotonic()
         if now >= self._next_check:
             self._next_check = now + REFRESH_SECONDS
-            self._reload()
+            with self._reloading:
+                self._reload()
         return self._faults
 
     def _reload(self) -> None:
@@ -142,8 +155,7 @@ class FaultStore:
         try:
             data = json.loads(self.path.read_text())
             self._faults = Faults(
-                Fault(**{name: float(data[name]) for name in LIMITS}),
-                {route: Fault(**fault) for route, fault in data["routes"].items()},
+                _stored(data), {route: _stored(fault) for route, fault in data["routes"].items()}
             )
         except (OSError, ValueError, KeyError, TypeError) as error:
             # Only PUT /faults writes this file; if someone else broke it, serve without faults.
@@ -162,6 +174,11 @@ class FaultStore:
     def clear(self) -> None:
         self.path.unlink(missing_ok=True)
         self._next_check = 0.0
+
+
+def _stored(settings: dict) -> Fault:
+    # floats, as PUT writes them, even from a file written by hand with whole numbers
+    return Fault(**{name: float(settings[name]) for name in LIMITS})
 
 
 def _store() -> FaultStore:
@@ -185,10 +202,15 @@ def _authorized():
     return None
 
 
-def _fault_routes() -> frozenset[str]:
-    return frozenset(
-        rule.rule for rule in current_app.url_map.iter_rules() if rule.endpoint not in EXEMPT_ENDPOINTS
-    )
+def fault_rules(app: Flask) -> Iterator[Rule]:
+    """Yield the URL rules faults apply to: every rule of the app but the exempt endpoints'."""
+    return (rule for rule in app.url_map.iter_rules() if rule.endpoint not in EXEMPT_ENDPOINTS)
+
+
+def in_force(app: Flask) -> dict[Route, Fault]:
+    """Return the fault each route of `fault_rules` gets now (NO_FAULT where none); no request needed."""
+    faults = app.extensions[EXTENSION].current()
+    return {route_of(rule): faults.for_route(rule.rule) for rule in fault_rules(app)}
 
 
 def faults():
@@ -205,7 +227,7 @@ def faults():
     if body is None:
         return _error(400, "expected a JSON body (Content-Type: application/json)", field="body")
     try:
-        new = Faults.from_json(body, _fault_routes())
+        new = Faults.from_json(body, frozenset(rule.rule for rule in fault_rules(current_app)))
     except FaultError as error:
         return _error(400, str(error), field=error.field)
     store.replace(new)

@@ -10,15 +10,17 @@ built once (labels.Routes), and the recorders cache their label children and
 StatsD names per (method, route, status).
 """
 
+import functools
 import logging
 from time import perf_counter
 from typing import TYPE_CHECKING
 
 from flask import Flask
 
+from . import faults
 from .config import pipelines
 from .labels import UNMATCHED_ROUTE, Routes, method_label
-from .pull import PullRecorder
+from .pull import FaultGauges, PullRecorder, exposition
 from .push import PushRecorder
 from .signals import STATSD_DB_QUERY
 
@@ -37,6 +39,7 @@ class Metrics:
         self.pull = pull
         self.push = push
         self.otel = otel
+        self._scraped = ()  # collectors a scrape adds to the workers' metrics (`init_app`)
 
     @classmethod
     def from_config(cls, config) -> "Metrics":
@@ -68,14 +71,22 @@ class Metrics:
 
     def init_app(self, app: Flask) -> None:
         app.extensions["lab.metrics"] = self
+        # The faults in force, read when exported (a scrape, a gauge push), never on the request path.
+        faults_in_force = functools.partial(faults.in_force, app)
+        if self.pull is not None:
+            self._scraped = (FaultGauges(faults_in_force),)
+        if self.push is not None:
+            self.push.report_faults(faults_in_force)
         if self.recording:
             app.request_class = _kept_in_environ(app.request_class)
             app.wsgi_app = _RequestTimer(app, self)
 
     def worker_started(self, threads: int) -> None:
-        """Count this worker's capacity (called by gunicorn's post_worker_init)."""
+        """Count this worker's capacity, start its gauge pushes (called by gunicorn's post_worker_init)."""
         if self.pull is not None:
             self.pull.worker_started(threads)
+        if self.push is not None:
+            self.push.worker_started()
         if self.otel is not None:
             self.otel.worker_started(threads)
 
@@ -85,6 +96,10 @@ class Metrics:
             self.push.worker_stopping()
         if self.otel is not None:
             self.otel.close()
+
+    def exposition(self) -> tuple[bytes, str]:
+        """Return the body of GET /metrics and its content type (app/pull.py's `exposition`)."""
+        return exposition(*self._scraped)
 
     def close(self) -> None:
         """Release the StatsD socket and the OTLP exporter (an app built and dropped, as in tests)."""

@@ -63,11 +63,11 @@ class Routes:
                 return UNMATCHED_ROUTE
         cached = self._by_rule.get(id(rule))
         if cached is None:
-            cached = self._by_rule[id(rule)] = (rule, _route(rule))
+            cached = self._by_rule[id(rule)] = (rule, route_of(rule))
         return cached[1]
 
 
-def _route(rule: Rule) -> Route:
+def route_of(rule: Rule) -> Route:
     return Route(rule.rule, _graphite_safe(rule.endpoint))
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+from prometheus_client.registry import Collector
 
 ARCHIVED_TYPES = ("counter", "histogram", "summary")  # values that add up across processes
 LOCK_FILE = ".scrape.lock"  # not *.db: the collector never reads it
@@ -36,12 +37,13 @@ def _locked(path: str, operation: int):
         os.close(fd)
 
 
-def collect(path: str) -> bytes:
-    """Return one scrape summed over every live and dead worker."""
+def collect(path: str, *collectors: Collector) -> bytes:
+    """Return one scrape summed over every live and dead worker, with `collectors` added."""
     # Shared: scrapes run side by side; only the archiving waits for them.
     with _locked(path, fcntl.LOCK_SH):
         registry = CollectorRegistry()
-        registry.register(_ReadyFiles(path))
+        for collector in (_ReadyFiles(path), *collectors):
+            registry.register(collector)
         return generate_latest(registry)
 
 

@@ -12,13 +12,29 @@ takes prometheus_client's lock, checks the process id to notice a fork, and
 packs its value into the worker's file). `make bench` measures what that costs
 a request (bench/results.md); prometheus_client notices a fork by itself, so
 the cached children stay right in a forked worker.
+
+The faults in force are no value a worker writes: `FaultGauges` reads them at
+scrape time, and the scrape collects it beside the workers' files.
 """
 
 import os
+from collections.abc import Callable
 
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from . import multiproc, signals
+from .faults import Fault
+from .labels import Route
 
 
 def _histogram(metric: signals.Metric) -> Histogram:
@@ -84,8 +100,34 @@ class PullRecorder:
         return child
 
 
-def exposition() -> tuple[bytes, str]:
-    """Return the scrape body and its content type, summed over all workers."""
+class FaultGauges(Collector):
+    """The faults in force as gauges, one series per route faults apply to (0 where none).
+
+    exposition(FaultGauges(functools.partial(faults.in_force, app)))
+    """
+
+    def __init__(self, in_force: Callable[[], dict[Route, Fault]]):
+        self._in_force = in_force
+
+    def collect(self) -> list[GaugeMetricFamily]:
+        error_ratio, latency = (
+            GaugeMetricFamily(metric.name, metric.help, labels=metric.labels)
+            for metric in (signals.LAB_FAULT_ERROR_RATIO, signals.LAB_FAULT_LATENCY)
+        )
+        for route, fault in self._in_force().items():
+            error_ratio.add_metric([route.template], fault.error_rate)
+            latency.add_metric([route.template], fault.latency_ms / 1000)
+        return [error_ratio, latency]
+
+
+def exposition(*collectors: Collector) -> tuple[bytes, str]:
+    """Return the scrape body and its content type: all workers' metrics, and `collectors`'."""
     path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    body = multiproc.collect(path) if path else generate_latest(REGISTRY)
-    return body, CONTENT_TYPE_LATEST
+    if path:
+        return multiproc.collect(path, *collectors), CONTENT_TYPE_LATEST
+    # A registry of this scrape only: collectors registered on the global one would clash
+    # when a second app is built in the same process (as the tests do).
+    registry = CollectorRegistry()
+    for collector in (REGISTRY, *collectors):
+        registry.register(collector)
+    return generate_latest(registry), CONTENT_TYPE_LATEST

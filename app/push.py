@@ -9,6 +9,12 @@ What makes this safe to run in many gunicorn workers:
   change of its own count since its last push, so the workers add up in StatsD
   instead of overwriting each other. A background thread pushes it every
   STATSD_GAUGE_INTERVAL, off the request path, like a scrape samples a gauge.
+  The thread starts with the worker (gunicorn's post_worker_init), or with its
+  first request where no gunicorn calls that.
+- The faults in force (app/faults.py) go in the same datagram as absolute gauges,
+  the one exception: the workers of an instance read them from the same file, so
+  each one overwriting the others' value with the same value is exactly right.
+  (Replicas have a file each: with `--scale`, set the same faults on every one.)
 - `StatsClient` resolves its host in its constructor. The app builds it at
   start and, if the host does not resolve (the graphite service is not up yet,
   or `make run` has no backends), serves anyway and retries in the background
@@ -27,11 +33,20 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 
 from flask import current_app, has_request_context, request
 from statsd import StatsClient
 
-from .signals import STATSD_IN_FLIGHT, STATSD_LATENCY, STATSD_REQUESTS
+from .faults import Fault
+from .labels import Route
+from .signals import (
+    STATSD_FAULT_ERROR_RATIO,
+    STATSD_FAULT_LATENCY,
+    STATSD_IN_FLIGHT,
+    STATSD_LATENCY,
+    STATSD_REQUESTS,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +66,7 @@ os.register_at_fork(after_in_child=_forked)
 
 
 class PushRecorder:
-    """Send each request's StatsD metrics in one datagram, and the gauge as deltas."""
+    """Send each request's StatsD metrics in one datagram, the in-flight gauge as deltas, the faults."""
 
     def __init__(self, host: str, port: int, prefix: str, gauge_interval: float, resolve_interval: float):
         self._address = (host, port)
@@ -64,7 +79,16 @@ class PushRecorder:
         self._reporter_pid = None
         self._closed = threading.Event()
         self._retired = None  # the client before the last re-resolve
+        self._faults_in_force: Callable[[], dict[Route, Fault]] = dict  # none until `report_faults`
         self.client = self._resolve()
+
+    def report_faults(self, in_force: Callable[[], dict[Route, Fault]]) -> None:
+        """Push what `in_force()` returns (app/faults.py's `in_force`) at every gauge push."""
+        self._faults_in_force = in_force
+
+    def worker_started(self) -> None:
+        """Start pushing the gauges now, requests or not."""
+        self._start_reporter()
 
     def _resolve(self) -> StatsClient | None:
         host, port = self._address
@@ -77,7 +101,7 @@ class PushRecorder:
             return None
 
     def _start_reporter(self) -> None:
-        # Threads do not survive fork: one per process, started by its first request.
+        # Threads do not survive fork: one per process, started with it or by its first request.
         with self._lock:
             if self._reporter_pid == _pid:
                 return
@@ -90,7 +114,10 @@ class PushRecorder:
             if time.monotonic() >= next_resolve:
                 self.reresolve()
                 next_resolve = time.monotonic() + self._resolve_interval
-            self.push_in_flight()
+            try:
+                self.push_gauges()
+            except Exception:  # a bug here may cost a push, never the thread (and the pushes after it)
+                log.exception("could not push the gauges")
 
     def reresolve(self) -> None:
         """Resolve the host again; if it resolves, push through a new client (the reporter thread
@@ -109,13 +136,29 @@ class PushRecorder:
 
     def push_in_flight(self) -> None:
         """Push the change of this process's in-flight count since the last push."""
+        client = self.client
+        if client is not None:
+            with client.pipeline() as pipe:  # sent on leaving the block, if not empty
+                self._in_flight_change(pipe)
+
+    def push_gauges(self) -> None:
+        """Push the in-flight change and the faults in force, in one datagram (the reporter's tick)."""
+        client = self.client
+        if client is None:
+            return
+        with client.pipeline() as pipe:
+            self._in_flight_change(pipe)
+            for route, fault in self._faults_in_force().items():
+                endpoint = route.endpoint
+                pipe.gauge(STATSD_FAULT_ERROR_RATIO.format(endpoint=endpoint), _number(fault.error_rate))
+                pipe.gauge(STATSD_FAULT_LATENCY.format(endpoint=endpoint), _number(fault.latency_ms))
+
+    def _in_flight_change(self, pipe) -> None:
         with self._lock:
             delta = self._in_flight - self._in_flight_pushed
-            client = self.client
-            if not delta or client is None:
-                return
             self._in_flight_pushed += delta
-        client.gauge(STATSD_IN_FLIGHT, delta, delta=True)
+        if delta:
+            pipe.gauge(STATSD_IN_FLIGHT, delta, delta=True)
 
     def close(self) -> None:
         """Stop the reporter thread and close the socket."""
@@ -184,6 +227,11 @@ def _request_names(endpoint: str, method: str, status: int) -> tuple[str, str]:
         STATSD_REQUESTS.format(endpoint=endpoint, method=method, status=status),
         STATSD_LATENCY.format(endpoint=endpoint, method=method),
     )
+
+
+def _number(value: float) -> float | int:
+    # 1, not 1.0, on the wire: the datagram reads as the fault was set
+    return int(value) if value.is_integer() else value
 
 
 class _Drop:

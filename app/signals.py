@@ -75,6 +75,14 @@ BLOG_REQUESTS = Metric("requests_total", "counter", "Application Request Count",
 BLOG_SLOW = Metric("slow", "histogram", "Histogram for the duration in seconds.", (ENDPOINT,))
 # The blog post's non-web process (app/blog_worker.py), scraped as job "worker".
 BLOG_WORKER_PROCESSING = Metric("request_processing_seconds", "summary", "Time spent processing request")
+# The faults in force (app/faults.py), read from the faults file at scrape time: one series
+# per route faults apply to, 0 where none, so "injected" can be drawn next to "observed".
+LAB_FAULT_ERROR_RATIO = Metric(
+    "lab_fault_error_ratio", "gauge", "Share of requests answered 500 on purpose, by URL rule.", (ROUTE,)
+)
+LAB_FAULT_LATENCY = Metric(
+    "lab_fault_latency_seconds", "gauge", "Delay added to each request on purpose, by URL rule.", (ROUTE,)
+)
 
 PULL_METRICS = (
     HTTP_REQUESTS,
@@ -85,6 +93,8 @@ PULL_METRICS = (
     BLOG_REQUESTS,
     BLOG_SLOW,
     BLOG_WORKER_PROCESSING,
+    LAB_FAULT_ERROR_RATIO,
+    LAB_FAULT_LATENCY,
 )
 
 # -- push: StatsD ---------------------------------------------------------------------------------------
@@ -95,11 +105,14 @@ STATSD_REQUESTS = "http.requests.{endpoint}.{method}.{status}"  # counter
 STATSD_LATENCY = "http.latency.{endpoint}.{method}"  # timer, ms
 STATSD_IN_FLIGHT = "http.in_flight"  # gauge, sent as deltas
 STATSD_DB_QUERY = "db.query.{operation}"  # timer, ms
+# The faults in force, absolute values: every worker sends the same, read from the same file.
+STATSD_FAULT_ERROR_RATIO = "faults.{endpoint}.error_ratio"  # gauge, 0..1
+STATSD_FAULT_LATENCY = "faults.{endpoint}.latency_ms"  # gauge, ms
 # StatsD type -> the templates sent with it (the daemon names their Graphite series by type).
 STATSD_NAMES = {
     "counter": (STATSD_REQUESTS,),
     "timer": (STATSD_LATENCY, STATSD_DB_QUERY),
-    "gauge": (STATSD_IN_FLIGHT,),
+    "gauge": (STATSD_IN_FLIGHT, STATSD_FAULT_ERROR_RATIO, STATSD_FAULT_LATENCY),
 }
 
 # -- push: OpenTelemetry (OTLP) ------------------------------------------------------------------------

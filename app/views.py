@@ -5,8 +5,6 @@ import time
 
 from flask import Flask, Response, current_app
 
-from .pull import exposition
-
 
 def index():
     current_app.extensions["lab.metrics"].blog_request("/")
@@ -31,7 +29,7 @@ def error():
 
 
 def metrics():
-    body, content_type = exposition()
+    body, content_type = current_app.extensions["lab.metrics"].exposition()
     return Response(body, content_type=content_type)
 
 

@@ -24,11 +24,15 @@ from app.signals import (
     HTTP_IN_FLIGHT,
     HTTP_REQUEST_DURATION,
     HTTP_REQUESTS,
+    LAB_FAULT_ERROR_RATIO,
+    LAB_FAULT_LATENCY,
     OTEL_ACTIVE_REQUESTS,
     OTEL_CAPACITY,
     OTEL_DB_QUERY_DURATION,
     OTEL_REQUEST_DURATION,
     STATSD_DB_QUERY,
+    STATSD_FAULT_ERROR_RATIO,
+    STATSD_FAULT_LATENCY,
     STATSD_IN_FLIGHT,
     STATSD_LATENCY,
     STATSD_REQUESTS,
@@ -151,6 +155,20 @@ class PullQueries:
         """The cause behind a slow /database/: the q-quantile of the time spent in the database."""
         return self.latency(q, by=by or self.names.db_operation, metric=self.names.db_duration)
 
+    def fault_error_ratio(self, *matchers: str, by: str = signals.ROUTE) -> str:
+        """Injected: the share of requests failed on purpose, per route (app/faults.py, as scraped)."""
+        return self._fault(LAB_FAULT_ERROR_RATIO, matchers, by)
+
+    def fault_latency(self, *matchers: str, by: str = signals.ROUTE) -> str:
+        """Injected: the delay added on purpose, in seconds, per route."""
+        return self._fault(LAB_FAULT_LATENCY, matchers, by)
+
+    def _fault(self, metric: signals.Metric, matchers: tuple[str, ...], by: str) -> str:
+        # One series per scraped instance; replicas each have their own faults file, and a sum of
+        # their ratios would mean nothing: max is the worst fault set on any of them.
+        selected = self.select(metric.name, *matchers)
+        return f"max by ({by}) ({selected})" if by else f"max({selected})"
+
     def blog_worker_mean(self) -> str:
         """The blog post's worker (not an app series: outside the scope): mean time of its Summary."""
         name = signals.BLOG_WORKER_PROCESSING.name
@@ -241,6 +259,19 @@ class PushQueries:
         """A per-flush stat of the database query timer, in ms."""
         return f"{TIMERS}.{self.prefix}.{STATSD_DB_QUERY.format(operation=operation)}.{stat}"
 
+    def fault_error_ratio(self, endpoint: str = "*") -> str:
+        """Injected: the share of requests failed on purpose (0..1), named by endpoint."""
+        return self._fault(STATSD_FAULT_ERROR_RATIO, endpoint)
+
+    def fault_latency(self, endpoint: str = "*") -> str:
+        """Injected: the delay added on purpose, in ms, named by endpoint."""
+        return self._fault(STATSD_FAULT_LATENCY, endpoint)
+
+    def _fault(self, template: str, endpoint: str) -> str:
+        # Absolute gauges that every worker of an instance overwrites with the same value: the series
+        # is the value set (replicas overwrite each other too: set the same faults on each).
+        return f"aliasByNode({GAUGES}.{self.prefix}.{template.format(endpoint=endpoint)}, -2)"
+
 
 def graphite_series(prefix: str) -> set[str]:
     """Every Graphite series the contract defines under `prefix`, a `*` for each free node."""
@@ -254,5 +285,5 @@ def graphite_series(prefix: str) -> set[str]:
     for template in signals.STATSD_NAMES["timer"]:
         names.add(f"{TIMERS}.{prefix}.{free(template)}.*")  # mean, upper_90, count, ...
     for template in signals.STATSD_NAMES["gauge"]:
-        names.add(f"{GAUGES}.{prefix}.{template}")
+        names.add(f"{GAUGES}.{prefix}.{free(template)}")
     return names

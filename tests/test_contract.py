@@ -170,3 +170,19 @@ def test_a_name_outside_the_contract_is_caught():
     assert not graphite_defines("stats.lab.app.http.request.index.GET.200")  # requests, misspelt
     assert not graphite_defines("stats.timers.lab.app.http.in_flight")  # a gauge is not a timer
     assert graphite_defines("stats.timers.$prefix.http.latency.*", find=True)
+
+
+def test_the_fault_queries_read_the_faults_series_of_the_contract():
+    pull = queries.PullQueries(scope=('job="app"',))
+    assert pull.fault_error_ratio() == 'max by (route) (lab_fault_error_ratio{job="app"})'
+    assert pull.fault_latency(queries.is_(signals.ROUTE, "/"), by="") == (
+        'max(lab_fault_latency_seconds{route="/",job="app"})'
+    )
+    for query in (pull.fault_error_ratio(), pull.fault_latency()):
+        assert promql_series(query) <= known_prometheus_series(), query
+    push = queries.PushQueries()
+    assert push.fault_error_ratio() == "aliasByNode(stats.gauges.$prefix.faults.*.error_ratio, -2)"
+    assert push.fault_latency("index") == "aliasByNode(stats.gauges.$prefix.faults.index.latency_ms, -2)"
+    for target in (push.fault_error_ratio(), push.fault_latency()):
+        paths = graphite_paths(target)
+        assert paths and all(graphite_defines(path) for path in paths), target

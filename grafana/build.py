@@ -7,42 +7,64 @@ The JSON is what Grafana provisions (grafana/provisioning/dashboards/dashboards.
 tests/test_dashboards.py checks that regenerating gives exactly the committed files.
 Each signal is written once, as a panel function, and reused by the dashboards; the
 PromQL ones take the pipeline they read (PromPipeline: the scrape, or the OTLP push).
-The SDK has no Graphite query: graphite_query.py, next to this file, is that piece.
+Every dashboard opens on what is wrong now: a stat per signal and pipeline, the SLOs'
+error budget and burn rate (where Prometheus is read), the alerts, and marks of each
+injected fault's changes. Their thresholds come from the alerting rules
+(prometheus_rules.py reads prometheus/rules/), so red means an alert's threshold.
+The SDK has no Graphite query and no annotation with a datasource query:
+graphite_query.py and annotation_query.py, next to this file, are those pieces.
 """
 
 import json
 import sys
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 
-from grafana_foundation_sdk.builders import common, dashboard, prometheus, text, timeseries
+import prometheus_rules
+import yaml
+from annotation_query import AnnotationQuery
+from flask import Flask
+from grafana_foundation_sdk.builders import common, dashboard, prometheus, stat, text, timeseries
+from grafana_foundation_sdk.cog import builder as cogbuilder
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import common as common_models
 from grafana_foundation_sdk.models import dashboard as dashboard_models
 from grafana_foundation_sdk.models import text as text_models
 from grafana_foundation_sdk.models.common import DataSourceRef
 from graphite_query import GraphiteQuery
+from prometheus_rules import SLO_WINDOW, Slo
 
-from app import config
+from app import config, views
 from app.signals import (
     DB_QUERY_DURATION,
     HTTP_CAPACITY,
     HTTP_IN_FLIGHT,
     HTTP_REQUEST_DURATION,
     HTTP_REQUESTS,
+    LAB_FAULT_ERROR_RATIO,
+    LAB_FAULT_LATENCY,
+    ROUTE,
     STATSD_PREFIX,
+    Metric,
 )
 from lab.native_config import prometheus_scrape_seconds, statsd_flush_seconds
 from lab.queries import PROMETHEUS_OTEL_NAMES, OtelQueries, PromNames, PullQueries, PushQueries, is_, matches
 
 OUT = Path(__file__).resolve().parent / "dashboards"
+DATASOURCES = Path(__file__).resolve().parent / "provisioning" / "datasources" / "datasources.yml"
 PROMETHEUS = DataSourceRef(type_val="prometheus", uid="prometheus")
 # The OTLP push, read with PromQL from wherever it is received (in compose, the same Prometheus).
 OTEL = DataSourceRef(type_val="prometheus", uid="otel")
 GRAPHITE = DataSourceRef(type_val="graphite", uid="graphite")
+ALERTMANAGER = DataSourceRef(type_val="alertmanager", uid="alertmanager")
 TAG = "observability-lab"
 RATE = "$__rate_interval"
-PANEL_HEIGHT = 8
+PANEL_HEIGHT, STAT_HEIGHT, ALERT_LIST_HEIGHT = 8, 4, 7
+# Panels side by side at most: more wrap, so the twelve stats of pull-vs-push make, under each
+# pipeline's column, a block of 2 x 2.
+PER_LINE = 6
+Steps = list[tuple[float, str]]  # (from this value up, its color), above a stat's base color
 # How often each backend gets new data: from the files the stack runs with, and the app's default
 # OTEL_METRIC_EXPORT_INTERVAL (ms), as the otel datasource's timeInterval has it.
 SCRAPE, FLUSH = prometheus_scrape_seconds(), statsd_flush_seconds()
@@ -85,6 +107,11 @@ class PromPipeline:
     ) -> timeseries.Panel:
         return timeseries_panel(title, description, unit, self.datasource, *queries)
 
+    def stat(
+        self, title: str, description: str, unit: str, steps: Steps, *queries: prometheus.Dataquery
+    ) -> stat.Panel:
+        return stat_panel(title, description, unit, self.datasource, steps, *queries)
+
 
 # Every series of the scrape is filtered by the `instance` variable (one replica under
 # `docker compose up --scale app=3`), and by `route` where it has one.
@@ -117,6 +144,10 @@ STATSD_SOURCE = (
     "StatsD push: every request sends one StatsD datagram; StatsD aggregates and flushes to Graphite every "
     f"{FLUSH:g} s."
 )
+
+
+# The scrape's fault gauges on a dashboard with no instance variable: those of every replica.
+EVERY_INSTANCE = PullQueries(window=RATE)
 
 
 def graphite(target: str) -> GraphiteQuery:
@@ -156,6 +187,14 @@ def timeseries_panel(
         )
         .height(PANEL_HEIGHT)
     )
+    return with_queries(panel, queries)
+
+
+Panel = typing.TypeVar("Panel", timeseries.Panel, stat.Panel)
+
+
+def with_queries(panel: Panel, queries: typing.Iterable[prometheus.Dataquery | GraphiteQuery]) -> Panel:
+    """The panel with the queries as its targets A, B, ..."""
     for i, query in enumerate(queries):
         panel.with_target(query.ref_id(chr(ord("A") + i)))
     return panel
@@ -344,6 +383,350 @@ def explained(panel: timeseries.Panel, signal: str) -> timeseries.Panel:
     return panel.description(f"{panel.build().description} {DIFFERENCES[signal]}")
 
 
+# -- at a glance: the signals now, the SLOs, the alerts, the faults ------------------------------
+
+SLOS = prometheus_rules.slos()
+AVAILABILITY = next(slo for slo in SLOS if slo.name == "availability")
+# Where the symptom alerts fire (prometheus/rules/alerts.yml).
+ERRORS_ALERTED = prometheus_rules.threshold("HighErrorRatio")
+SATURATED = prometheus_rules.threshold("Saturation")
+SLOW, SLOW_ROUTES = prometheus_rules.route_thresholds("HighLatency")
+BURN_UNIT = "suffix:×"
+
+
+def percent(ratio: float) -> str:
+    return f"{ratio * 100:g} %"
+
+
+def error_steps(scale: float = 1) -> Steps:
+    """The error ratio's colors (`scale` 100 for a percent), at the rates the alerts fire at."""
+    budget = AVAILABILITY.budget * scale
+    return [
+        (AVAILABILITY.ticket_burn * budget, "yellow"),
+        (ERRORS_ALERTED * scale, "orange"),
+        (AVAILABILITY.page_burn * budget, "red"),
+    ]
+
+
+ERROR_COLORS = (
+    f"Yellow from {percent(AVAILABILITY.ticket_burn * AVAILABILITY.budget)}: the availability SLO's "
+    f"budget ({percent(AVAILABILITY.budget)} of requests) burns at {AVAILABILITY.ticket_burn:g}x, the "
+    f"slow-burn ticket's rate; orange from {percent(ERRORS_ALERTED)}, where HighErrorRatio fires (on a route "
+    f"other than /error/); red from {percent(AVAILABILITY.page_burn * AVAILABILITY.budget)}, the fast-burn "
+    f"page's {AVAILABILITY.page_burn:g}x. The numbers are the alerts' (prometheus/rules/alerts.yml)."
+)
+LATENCY_COLORS = (
+    f"Red above the latency the HighLatency alert allows a route: {SLOW * 1000:g} ms, "
+    + ", ".join(f"{seconds:g} s for {route}" for route, seconds in SLOW_ROUTES.items())
+    + " (the alert reads the p95 over 5 minutes: a red p99 is where it is heading)."
+)
+
+
+def thresholds(base: str, steps: Steps) -> dashboard.ThresholdsConfig:
+    """The base color, and each step's color from its value up (rounded: 14.4 x 0.005 is 0.072)."""
+    above = [dashboard_models.Threshold(round(value, 6), color) for value, color in sorted(steps)]
+    return (
+        dashboard.ThresholdsConfig()
+        .mode(dashboard_models.ThresholdsMode.ABSOLUTE)
+        .steps([dashboard_models.Threshold(None, base), *above])
+    )
+
+
+def stat_panel(
+    title: str,
+    description: str,
+    unit: str,
+    datasource: DataSourceRef,
+    steps: Steps,
+    *queries: prometheus.Dataquery | GraphiteQuery,
+    base: str = "green",
+) -> stat.Panel:
+    """The last value of each series, on its step's color; with no steps, no color: nothing to judge."""
+    colored = common_models.BigValueColorMode.BACKGROUND if steps else common_models.BigValueColorMode.NONE
+    panel = (
+        stat.Panel()
+        .title(title)
+        .description(description)
+        .datasource(datasource)
+        .unit(unit)
+        .reduce_options(common.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
+        .graph_mode(common_models.BigValueGraphMode.AREA)
+        .color_mode(colored)
+        .thresholds(thresholds(base if steps else "text", steps))
+        .height(STAT_HEIGHT)
+    )
+    return with_queries(panel, queries)
+
+
+def slow_routes(panel: stat.Panel, name_of=lambda route: route, scale: float = 1) -> stat.Panel:
+    """The latency stat with the routes HighLatency treats apart red at their own threshold."""
+    for route, seconds in SLOW_ROUTES.items():
+        red = thresholds("green", [(seconds * scale, "red")]).build()
+        panel.override_by_name(name_of(route), [dashboard_models.DynamicConfigValue("thresholds", red)])
+    return panel
+
+
+def traffic_now(p: PromPipeline) -> stat.Panel:
+    return p.stat(
+        f"Traffic now ({p.name})",
+        f"Requests per second answered now, over the routes chosen, from {p.counted}. No color: traffic "
+        "gives the other signals their size, it is neither good nor bad.",
+        "reqps",
+        [],
+        p.query(p.queries.traffic(p.routes), "requests/s"),
+    )
+
+
+def errors_now(p: PromPipeline) -> stat.Panel:
+    return p.stat(
+        f"Errors now: 5xx ratio ({p.name})",
+        "Share of requests answered with a 5xx now, over the routes chosen (the load generator's /error/ "
+        f"among them: its 500s count against the availability SLO). {ERROR_COLORS}",
+        "percentunit",
+        error_steps(),
+        p.query(p.queries.error_ratio(p.routes), "5xx"),
+    )
+
+
+def latency_now(p: PromPipeline) -> stat.Panel:
+    route = p.names.route
+    return slow_routes(
+        p.stat(
+            f"Latency now: p99 ({p.name})",
+            f"Each route's 99th percentile now, from the {p.names.duration.name} buckets. {LATENCY_COLORS}",
+            "s",
+            [(SLOW, "red")],
+            p.query(p.queries.latency(0.99, p.routes, by=route), label(route)),
+        )
+    )
+
+
+def saturation_now(p: PromPipeline) -> stat.Panel:
+    return p.stat(
+        f"Saturation now ({p.name})",
+        f"Requests in flight over capacity (workers x threads), {p.gauged}. Red from {percent(SATURATED)}, "
+        "where the Saturation alert fires: new requests queue.",
+        "percentunit",
+        [(SATURATED, "red")],
+        p.query(p.queries.saturation(), "busy"),
+    )
+
+
+def stats(p: PromPipeline) -> list[stat.Panel]:
+    """The pipeline's four signals now."""
+    return [traffic_now(p), errors_now(p), latency_now(p), saturation_now(p)]
+
+
+def statsd_stat(title: str, description: str, unit: str, steps: Steps, *queries: GraphiteQuery) -> stat.Panel:
+    return stat_panel(title, f"{description} {STATSD_HAS_NO_INSTANCE}", unit, GRAPHITE, steps, *queries)
+
+
+def statsd_endpoint(route: str) -> str:
+    """The StatsD endpoint of one of the app's routes: the Flask endpoint of its URL rule."""
+    app = Flask(__name__)
+    views.init_app(app)
+    (endpoint,) = {rule.endpoint for rule in app.url_map.iter_rules() if rule.rule == route}
+    return endpoint
+
+
+def statsd_traffic_now() -> stat.Panel:
+    return statsd_stat(
+        "Traffic now (StatsD)",
+        "Requests per second answered in the last flush, over the endpoints chosen. No color: traffic gives "
+        "the other signals their size.",
+        "reqps",
+        [],
+        graphite(f"alias(sumSeries({STATSD.requests('$endpoint')}), 'requests/s')"),
+    )
+
+
+def statsd_errors_now() -> stat.Panel:
+    return statsd_stat(
+        "Errors now: 5xx percent (StatsD)",
+        "Percent of the last flush's requests answered with a 5xx, over the endpoints chosen. "
+        f"{ERROR_COLORS}",
+        "percent",
+        error_steps(scale=100),
+        graphite(STATSD.error_percent("$endpoint")),
+    )
+
+
+def statsd_latency_now() -> stat.Panel:
+    latency = statsd_stat(
+        "Latency now: upper_99 (StatsD)",
+        "Each endpoint's 99th percentile of the last flush, in ms: the slowest of its methods' upper_99. "
+        f"{LATENCY_COLORS}",
+        "ms",
+        [(SLOW * 1000, "red")],
+        graphite(f"groupByNode({STATSD.timer('$endpoint', stat='upper_99')}, -3, 'maxSeries')"),
+    )
+    return slow_routes(latency, statsd_endpoint, scale=1000)
+
+
+def statsd_saturation_now() -> stat.Panel:
+    return statsd_stat(
+        "Saturation now: in flight (StatsD)",
+        "Requests being answered now. No color: StatsD knows no capacity, so a count cannot say how full the "
+        "service is; the scrape and the OTLP push carry the ratio, and its red.",
+        "short",
+        [],
+        graphite(STATSD.in_flight()),
+    )
+
+
+def statsd_stats() -> list[stat.Panel]:
+    """StatsD's four signals now."""
+    return [statsd_traffic_now(), statsd_errors_now(), statsd_latency_now(), statsd_saturation_now()]
+
+
+def three_way_stats() -> list[stat.Panel]:
+    """Each pipeline's four stats as a 2 x 2 block under its column: scrape, OTLP, StatsD."""
+    blocks = (stats(SCRAPED), stats(OTLP), statsd_stats())
+    return [panel for half in (slice(0, 2), slice(2, 4)) for block in blocks for panel in block[half]]
+
+
+def slo_title(slo: Slo) -> str:
+    return f"{slo.name.capitalize()} SLO {percent(1 - slo.budget)}"
+
+
+def bad_requests(slo: Slo) -> str:
+    """What the SLO counts against its budget, in words."""
+    if slo.name == AVAILABILITY.name:
+        return (
+            "requests answered with a 5xx (the load generator's calls to /error/ among them: this budget "
+            "burns even with no fault injected)"
+        )
+    return f"requests to {slo.matcher(ROUTE)} slower than {float(slo.matcher('le')) * 1000:g} ms"
+
+
+def budget_left(slo: Slo) -> stat.Panel:
+    ratio = slo.over(SLO_WINDOW)
+    return stat_panel(
+        f"{slo_title(slo)}: error budget left ({SLO_WINDOW})",
+        f"The share of the error budget not yet spent over the SLO window: 1 - {ratio} / {slo.budget:g}, the "
+        f"share of {bad_requests(slo)} over the last {SLO_WINDOW} over the share allowed. 100 % is nothing "
+        f"spent; red below 0: the SLO is missed over the window. The window holds what Prometheus has: since "
+        "the stack started, at most its retention (15 days unless set), so on a young stack the ratio so far "
+        "stands for the whole window.",
+        "percentunit",
+        PROMETHEUS,
+        [(0, "green")],
+        SCRAPED.query(f"1 - {ratio} / {slo.budget:g}", slo.name),
+        base="red",
+    )
+
+
+def burn_rate(slo: Slo, window: str) -> stat.Panel:
+    return stat_panel(
+        f"{slo_title(slo)}: burn rate ({window})",
+        f"How fast the error budget burns: the share of {bad_requests(slo)} over the last {window}, over the "
+        f"share allowed ({slo.budget:g}). At 1x the budget lasts the {SLO_WINDOW} window exactly: yellow "
+        f"above; orange from {slo.ticket_burn:g}x, the slow-burn ticket's rate; red from {slo.page_burn:g}x, "
+        f"the fast-burn page's, which pages once the {' and the '.join(slo.page_windows)} burn rates are "
+        "both above it (prometheus/rules/alerts.yml).",
+        BURN_UNIT,
+        PROMETHEUS,
+        [(1, "yellow"), (slo.ticket_burn, "orange"), (slo.page_burn, "red")],
+        SCRAPED.query(f"{slo.over(window)} / {slo.budget:g}", slo.name),
+    )
+
+
+def slo_stats() -> list[stat.Panel]:
+    """For each SLO, over the scrape: the budget left over its window, its burn rate on the page's windows."""
+    return [
+        panel
+        for slo in SLOS
+        for panel in (budget_left(slo), *(burn_rate(slo, window) for window in slo.page_windows))
+    ]
+
+
+def provisioned_name(uid: str) -> str:
+    """The name of a provisioned datasource: what the alert list and Grafana's Alerting pages go by."""
+    provisioned = yaml.safe_load(DATASOURCES.read_text())["datasources"]
+    (name,) = {datasource["name"] for datasource in provisioned if datasource["uid"] == uid}
+    return name
+
+
+def alert_list() -> dashboard.Panel:
+    """The lab's alerts that fire or are pending, from the rules of the Prometheus that sends them on."""
+    groups = f"/alerting/groups?alertmanager={provisioned_name(ALERTMANAGER.uid)}"
+    return (
+        dashboard.Panel()
+        .type("alertlist")
+        .title("Alerts firing and pending")
+        .description(
+            "The lab's alerts (prometheus/rules/alerts.yml) that fire or are pending, the most important "
+            "first. Grafana lists alerting rules from a rules source, the Prometheus datasource here; that "
+            "Prometheus sends what fires to Alertmanager, the datasource it names as its Alertmanager, which "
+            "routes a page and a ticket to different receivers. Its alert groups and silences: the panel's "
+            "link."
+        )
+        .options(
+            {
+                "viewMode": "list",
+                "groupMode": "default",
+                "groupBy": [],
+                "maxItems": 20,
+                "sortOrder": 3,  # importance: firing, then pending
+                "dashboardAlerts": False,
+                "alertName": "",
+                "alertInstanceLabelFilter": "",
+                "datasource": provisioned_name(PROMETHEUS.uid),
+                "showInactiveAlerts": False,
+                "stateFilter": {
+                    "firing": True,
+                    "pending": True,
+                    "recovering": True,
+                    "noData": False,
+                    "normal": False,
+                    "error": True,
+                },
+            }
+        )
+        .links(
+            [
+                dashboard.DashboardLink("Alertmanager: alert groups and silences")
+                .type(dashboard_models.DashboardLinkType.LINK)
+                .url(groups)
+            ]
+        )
+        .height(ALERT_LIST_HEIGHT)
+    )
+
+
+def scraped_fault_changes(fault: str, gauge: Metric, by_route: str, color: str) -> AnnotationQuery:
+    """Marks where the scraped fault gauge changed: the steps whose rate interval holds a change."""
+    changed = f"changes(({by_route})[{RATE}:]) > 0"
+    return (
+        AnnotationQuery(f"{fault} changed (scrape)", PROMETHEUS, color)
+        .query(prometheus.Dataquery().datasource(PROMETHEUS).expr(changed).ref_id("Anno"))
+        .fields(
+            titleFormat=f"{fault} changed on {label(ROUTE)} (scrape)",
+            textFormat=f'{gauge.name}{{{ROUTE}="{label(ROUTE)}"}}, as Prometheus scraped it',
+            tagKeys=ROUTE,
+        )
+    )
+
+
+def statsd_fault_changes(fault: str, by_endpoint: str, color: str) -> AnnotationQuery:
+    """Marks at the flushes where StatsD's fault gauge changed (changed() is 1 there, its 0s removed)."""
+    changed = f"removeBelowValue(changed({by_endpoint}), 1)"
+    titled = rf"aliasSub({changed}, '.*changed\((.+?)\).*', '{fault} changed on \1 (StatsD)')"
+    return AnnotationQuery(f"{fault} changed (StatsD)", GRAPHITE, color).query(
+        graphite(titled).for_annotations().ref_id("Anno")
+    )
+
+
+def fault_annotations(scraped: PullQueries) -> list[AnnotationQuery]:
+    """Each injected fault's changes, as both backends saw them: the scrape's gauges, and StatsD's."""
+    return [
+        scraped_fault_changes("Error fault", LAB_FAULT_ERROR_RATIO, scraped.fault_error_ratio(), "red"),
+        scraped_fault_changes("Latency fault", LAB_FAULT_LATENCY, scraped.fault_latency(), "purple"),
+        statsd_fault_changes("Error fault", STATSD.fault_error_ratio(), "orange"),
+        statsd_fault_changes("Latency fault", STATSD.fault_latency(), "blue"),
+    ]
+
+
 GUIDE = f"""\
 The **Four Golden Signals** (Google SRE book, ch. 6 *Monitoring Distributed Systems*) and their series, \
 three ways: scraped by Prometheus (datasource `prometheus`), pushed over OTLP (datasource `otel`: in \
@@ -433,8 +816,9 @@ def prefix_variable() -> dashboard.TextBoxVariable:
     )
 
 
-Rows = list[tuple[str, list[timeseries.Panel]]]  # (row title, its panels left to right)
+Rows = list[tuple[str, list[cogbuilder.Builder[dashboard_models.Panel]]]]  # (row title, its panels)
 SYMPTOMS_AND_CAUSES = "Symptoms and causes"
+NOW, SLO_ROW, ALERTS = "Now", "SLOs: error budget and burn rate", "Alerts"
 
 
 def build_dashboard(
@@ -443,9 +827,10 @@ def build_dashboard(
     description: str,
     variables: list[dashboard.QueryVariable],
     rows: Rows,
-    top: text.Panel | None = None,
+    annotations: list[AnnotationQuery],
 ) -> dashboard_models.Dashboard:
-    """A dashboard of rows, each row's panels side by side in equal widths; panel ids in order."""
+    """A dashboard of rows, each row's panels side by side in equal widths (at most PER_LINE to a line);
+    panel ids in order."""
     board = (
         dashboard.Dashboard(title)
         .uid(uid)
@@ -462,17 +847,21 @@ def build_dashboard(
             .tags([TAG])
             .as_dropdown(True)
         )
+        .annotations(annotations)
     )
-    if top is not None:
-        board.with_panel(top)
     for row_title, panels in rows:
         board.with_row(dashboard.Row(row_title))  # the SDK lays panels out left to right below it
         for panel in panels:
-            board.with_panel(panel.span(24 // len(panels)))
+            board.with_panel(panel.span(24 // min(len(panels), PER_LINE)))
     built = board.build()
     for i, panel in enumerate(built.panels, start=1):
         panel.id_val = i
     return built
+
+
+def glance_rows(now: list[stat.Panel], slos: bool) -> Rows:
+    """What is wrong now: the signals, the SLOs (where the dashboard reads the scrape), the alerts."""
+    return [(NOW, now), *([(SLO_ROW, slo_stats())] if slos else []), (ALERTS, [alert_list()])]
 
 
 def golden_signal_rows(p: PromPipeline, *beside_latency: timeseries.Panel) -> Rows:
@@ -511,6 +900,15 @@ def three_way_rows() -> Rows:
     ] + [(SYMPTOMS_AND_CAUSES, [explained(panel, "causes") for panel in causes])]
 
 
+# Said under every dashboard's title: what its top rows and its marks are.
+AT_A_GLANCE = (
+    "It opens on what is wrong now (each signal's stat, colored where an alert fires; the SLOs' error "
+    "budget and burn rate where it reads the scrape; the alerts), and marks each change of an injected "
+    "fault (`lab faults`) as both backends saw it: the scrape's fault gauges and StatsD's."
+)
+GUIDE_ROW = "The golden signals, three ways"
+
+
 def dashboards() -> dict[str, dashboard_models.Dashboard]:
     """File name -> dashboard."""
     return {
@@ -518,42 +916,46 @@ def dashboards() -> dict[str, dashboard_models.Dashboard]:
             "golden-signals-prometheus",
             "Golden signals: pull (Prometheus)",
             "The Four Golden Signals of the app as Prometheus scrapes them, per route and instance. "
-            f"{SCRAPED.source}",
-            [instance_variable(), route_variable(SCRAPED)],
-            golden_signal_rows(SCRAPED, worker_latency()),
+            f"{SCRAPED.source} {AT_A_GLANCE}",
+            [instance_variable(), route_variable(SCRAPED), prefix_variable()],
+            glance_rows(stats(SCRAPED), slos=True) + golden_signal_rows(SCRAPED, worker_latency()),
+            fault_annotations(SCRAPED.queries),
         ),
         "golden-signals-otlp.json": build_dashboard(
             "golden-signals-otlp",
             "Golden signals: OTLP push (OpenTelemetry)",
             "The Four Golden Signals of the app as its OpenTelemetry SDK pushes them over OTLP, per route. "
             f"{OTLP.source} No instance variable: the instances are workers, with random ids that every "
-            "recycle replaces.",
-            [route_variable(OTLP)],
-            golden_signal_rows(OTLP),
+            f"recycle replaces. {AT_A_GLANCE}",
+            [route_variable(OTLP), prefix_variable()],
+            glance_rows(stats(OTLP), slos=False) + golden_signal_rows(OTLP),
+            fault_annotations(EVERY_INSTANCE),
         ),
         "golden-signals-graphite.json": build_dashboard(
             "golden-signals-graphite",
             "Golden signals: push (StatsD / Graphite)",
             "The Four Golden Signals of the app as StatsD pushes them to Graphite, per endpoint. "
-            f"{STATSD_SOURCE}",
+            f"{STATSD_SOURCE} {AT_A_GLANCE}",
             [prefix_variable(), endpoint_variable()],
-            [
+            glance_rows(statsd_stats(), slos=False)
+            + [
                 ("Latency", [statsd_latency()]),
                 ("Traffic", [statsd_traffic()]),
                 ("Errors", [statsd_errors()]),
                 ("Saturation", [statsd_saturation()]),
                 (SYMPTOMS_AND_CAUSES, [statsd_database_symptom(), statsd_database_cause()]),
             ],
+            fault_annotations(EVERY_INSTANCE),
         ),
         "pull-vs-push.json": build_dashboard(
             "pull-vs-push",
             "Pull vs push: scrape, OTLP, StatsD",
             "Each golden signal of the same requests three ways: scraped by Prometheus (left), pushed over "
             f"OTLP (middle), pushed through StatsD to Graphite (right). {SCRAPED.source} {OTLP.source} "
-            f"{STATSD_SOURCE}",
+            f"{STATSD_SOURCE} {AT_A_GLANCE}",
             [instance_variable(), route_variable(SCRAPED), prefix_variable(), endpoint_variable()],
-            three_way_rows(),
-            top=guide(),
+            glance_rows(three_way_stats(), slos=True) + [(GUIDE_ROW, [guide()])] + three_way_rows(),
+            fault_annotations(SCRAPED.queries),
         ),
     }
 

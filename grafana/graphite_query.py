@@ -25,9 +25,14 @@ class GraphiteDataquery(cogvariants.Dataquery):
     datasource: DataSourceRef | None = None
     # Show the raw target: the visual editor rewrites some functions it cannot parse.
     text_editor: bool = True
+    # An annotation's query: Grafana's Graphite datasource makes each point that is neither
+    # null nor 0 an event, titled with its series' name.
+    from_annotations: bool = False
 
     def to_json(self) -> dict[str, object]:
         payload: dict[str, object] = {"target": self.target, "textEditor": self.text_editor}
+        if self.from_annotations:
+            payload["fromAnnotations"] = True
         if self.ref_id is not None:
             payload["refId"] = self.ref_id
         if self.datasource is not None:
@@ -57,4 +62,9 @@ class GraphiteQuery(cogbuilder.Builder[GraphiteDataquery]):
     def datasource(self, datasource: DataSourceRef) -> typing.Self:
         """Set the datasource the target is sent to."""
         self._internal.datasource = datasource
+        return self
+
+    def for_annotations(self) -> typing.Self:
+        """Make it an annotation's query: its points are events, not a series to draw."""
+        self._internal.from_annotations = True
         return self

@@ -41,3 +41,24 @@ def test_the_otel_datasource_knows_the_export_interval():
     # Each worker pushes every OTEL_METRIC_EXPORT_INTERVAL ms: $__rate_interval then spans 4 of its pushes.
     interval = duration_seconds(datasources()["otel"]["jsonData"]["timeInterval"])
     assert interval == config.DEFAULTS["OTEL_METRIC_EXPORT_INTERVAL"] / 1000
+
+
+def test_the_alertmanager_datasource_is_the_one_prometheus_sends_to():
+    alertmanager = datasources()["alertmanager"]
+    assert alertmanager["type"] == "alertmanager"
+    assert alertmanager["jsonData"]["implementation"] == "prometheus"
+    # The lab's alerts are Prometheus's rules: Grafana sends none of its own there.
+    assert alertmanager["jsonData"]["handleGrafanaManagedAlerts"] is False
+    prometheus = yaml.safe_load(PROMETHEUS_YML.read_text())
+    (targets,) = [
+        config["targets"] for config in prometheus["alerting"]["alertmanagers"][0]["static_configs"]
+    ]
+    assert alertmanager["url"] == f"http://{targets[0]}"
+
+
+def test_the_prometheus_datasource_names_its_alertmanager_and_lists_its_rules_once():
+    # The dashboards' alert list reads the alerting rules of the `prometheus` datasource, whose
+    # alerts go to the `alertmanager` one; the `otel` datasource is the same Prometheus in compose.
+    assert datasources()["prometheus"]["jsonData"]["alertmanagerUid"] == "alertmanager"
+    assert datasources()["prometheus"]["jsonData"]["manageAlerts"] is True
+    assert datasources()["otel"]["jsonData"]["manageAlerts"] is False

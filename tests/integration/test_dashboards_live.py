@@ -1,12 +1,15 @@
 """Every query of every dashboard returns data from the live backends, as Grafana would
-ask for it, and so does every template variable; and the live Prometheus loads every
-rule, healthy.
+ask for it (the stats now and the SLOs' budgets and burn rates among them), and so does
+every template variable; every annotation marks a change of an injected fault, as each
+backend saw it; and the live Prometheus loads every rule, healthy.
 
 Grafana itself is not needed: its template variables are substituted here (the
 `All` value of each variable, `$__rate_interval` a few scrapes or pushes long).
-Text panels have no queries. Each datasource uid stands for one of the stack's
-URLs: `prometheus` the scraping Prometheus, `otel` the OTLP receiver (in compose
-the same Prometheus; natively VictoriaMetrics), `graphite` graphite-web.
+Text panels have no queries, and neither has the alert list: Grafana reads the
+Prometheus datasource's rules for it (tests/test_dashboards.py checks which). Each
+datasource uid stands for one of the stack's URLs: `prometheus` the scraping
+Prometheus, `otel` the OTLP receiver (in compose the same Prometheus; natively
+VictoriaMetrics), `graphite` graphite-web.
 """
 
 import json
@@ -21,6 +24,7 @@ import requests
 import yaml
 
 from app.signals import ROUTE, STATSD_PREFIX
+from lab.faults import FaultControl
 from lab.queries import PushQueries, is_
 
 from ..helpers import ROOT
@@ -29,6 +33,10 @@ DASHBOARDS = sorted((ROOT / "grafana" / "dashboards").glob("*.json"))
 RULES = sorted((ROOT / "prometheus" / "rules").glob("*.yml"))
 # Enough for every panel: fast and slow routes, a 404 and a 500.
 TRAFFIC = {"/": (200, 10), "/database/": (200, 6), "/no/such/page": (404, 3), "/error/": (500, 2)}
+# The route whose faults the annotation tests change (it fails anyway), and its StatsD endpoint.
+FAULTED_ROUTE, FAULTED_ENDPOINT = "/error/", "error"
+# Panels Grafana fills without a query of theirs.
+NO_QUERIES = ("row", "text", "alertlist")
 
 
 def boards() -> list[dict]:
@@ -39,7 +47,7 @@ def panel_targets():
     for board in boards():
         variables = {v["name"]: v.get("allValue") for v in board["templating"]["list"]}
         for panel in board["panels"]:
-            if panel["type"] in ("row", "text"):
+            if panel["type"] in NO_QUERIES:
                 assert not panel.get("targets"), (
                     f"{board['title']} / {panel['title']}: a query in a {panel['type']}"
                 )
@@ -112,19 +120,29 @@ def substitute(query: str, variables: dict, stack, uid: str) -> str:
     return re.sub(r"\$\{?(\w+)\}?", lambda match: values[match.group(1)], query)
 
 
-def prometheus_points(stack, uid: str, query: str, since: float) -> list[float]:
+def prometheus_series(stack, uid: str, query: str, since: float) -> list[dict]:
+    """A range query's series since `since`, a step a scrape long, as Grafana asks for them."""
     params = {"query": query, "start": since, "end": time.time(), "step": stack.scrape_seconds}
     response = requests.get(f"{promql_url(stack, uid)}/api/v1/query_range", params=params, timeout=10)
     assert response.status_code == 200, f"{query}: {response.text}"
-    values = [float(v) for series in response.json()["data"]["result"] for _, v in series["values"]]
+    return response.json()["data"]["result"]
+
+
+def prometheus_points(stack, uid: str, query: str, since: float) -> list[float]:
+    values = [float(v) for series in prometheus_series(stack, uid, query, since) for _, v in series["values"]]
     return [v for v in values if math.isfinite(v)]
 
 
-def graphite_points(stack, target: str, since: float) -> list[float]:
+def graphite_series(stack, target: str, since: float) -> list[dict]:
     params = {"target": target, "from": int(since), "until": "now", "format": "json"}
     response = requests.get(f"{stack.graphite}/render", params=params, timeout=10)
     assert response.status_code == 200, f"{target}: {response.text[-2000:]}"
-    return [point for series in response.json() for point, _ in series["datapoints"] if point is not None]
+    return response.json()
+
+
+def graphite_points(stack, target: str, since: float) -> list[float]:
+    series = graphite_series(stack, target, since)
+    return [point for one in series for point, _ in one["datapoints"] if point is not None]
 
 
 @pytest.mark.parametrize(("dashboard", "panel", "target", "variables"), list(panel_targets()))
@@ -169,6 +187,70 @@ def test_every_template_variable_offers_values(stack, traffic, dashboard, variab
         stack, lambda: variable_values(stack, variable), f"{dashboard}: {variable['name']} offers nothing"
     )
     assert all(values), f"{dashboard}: variable {variable['name']} offers an empty value: {values}"
+
+
+def annotation_query(annotation: dict) -> str:
+    target = annotation["target"]
+    return target.get("expr") or target["target"]
+
+
+def annotations():
+    for board in boards():
+        variables = {v["name"]: v.get("allValue") for v in board["templating"]["list"]}
+        for annotation in board["annotations"]["list"]:
+            yield pytest.param(
+                board["title"], annotation, variables, id=f"{board['uid']}/{annotation['name']}"
+            )
+
+
+@pytest.fixture(scope="module")
+def fault_changed(stack):
+    """Change both faults of FAULTED_ROUTE once each backend holds its fault gauges; yield when.
+
+    A mark is a change: the gauges must have a value before (0, no fault) for one to be seen.
+    """
+    gauges = {
+        "Prometheus": lambda: stack.promql(f"count({stack.pull.fault_error_ratio()})"),
+        "Graphite": lambda: stack.graphite_last(stack.push.fault_error_ratio()) is not None,
+    }
+    for backend, read in gauges.items():
+        eventually(stack, read, f"{backend} never held the app's fault gauges")
+    control = FaultControl(stack.app, stack.admin_token)
+    changed_at = time.time()
+    control.replace({"routes": {FAULTED_ROUTE: {"error_rate": 1, "latency_ms": 1}}})
+    yield changed_at
+    control.clear()
+
+
+def marks(stack, uid: str, query: str, since: float) -> list[tuple[str, float]]:
+    """(what, when) of each event an annotation query gives Grafana: a Prometheus point above 0
+    (`what` its labels), or a Graphite point neither null nor 0 (`what` its series' name)."""
+    if uid == "graphite":
+        return [
+            (series["target"], when)
+            for series in graphite_series(stack, query, since)
+            for value, when in series["datapoints"]
+            if value
+        ]
+    return [
+        (json.dumps(series["metric"]), float(when))
+        for series in prometheus_series(stack, uid, query, since)
+        for when, value in series["values"]
+        if float(value) > 0
+    ]
+
+
+@pytest.mark.parametrize(("dashboard", "annotation", "variables"), list(annotations()))
+def test_every_annotation_marks_a_fault_change(stack, fault_changed, dashboard, annotation, variables):
+    uid = annotation["datasource"]["uid"]
+    query = substitute(annotation_query(annotation), variables, stack, uid)
+    read = lambda: marks(stack, uid, query, fault_changed - 60)  # noqa: E731
+    found = eventually(stack, read, f"{dashboard} / {annotation['name']}: no mark of the change: {query}")
+    # The change the fixture made (the only one): on its route, not before it (a flush or a step early
+    # at most: Graphite's points and Prometheus's steps start on whole seconds).
+    named = f'"{ROUTE}": "{FAULTED_ROUTE}"' if uid != "graphite" else f" on {FAULTED_ENDPOINT} "
+    assert all(named in what for what, _ in found), found
+    assert min(when for _, when in found) >= fault_changed - stack.settle_seconds(), found
 
 
 def test_the_push_panels_run_under_the_stacks_own_prefix(stack):

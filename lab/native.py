@@ -202,6 +202,7 @@ def services(ports: Ports, data_dir: Path, graphite_env: dict[str, str], loadgen
                 "prometheus",
                 f"--config.file={data_dir / 'prometheus' / 'prometheus.yml'}",
                 f"--storage.tsdb.path={data_dir / 'prometheus' / 'data'}",
+                "--storage.tsdb.retention.time=30d",  # the SLOs' window, as in compose
                 f"--web.listen-address={loop}:{ports.prometheus}",
             ],
             http_ok(f"http://{loop}:{ports.prometheus}/-/ready"),

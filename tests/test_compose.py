@@ -327,3 +327,9 @@ def test_env_example_holds_the_python_defaults():
         # read as the app and lab/settings.py read it: 1 is the float 1.0
         default = defaults[name]
         assert type(default)(value) == default, f"{name}={value} in .env.example, {default!r} in Python"
+
+
+def test_prometheus_keeps_the_slo_window(resolved):
+    # the dashboards' error budget reads 30 days (the rules' ratio_rate30d); the default keeps 15
+    assert "--storage.tsdb.retention.time=30d" in resolved["services"]["prometheus"]["command"]
+    assert "rate30d" in (ROOT / "prometheus" / "rules" / "golden-signals.yml").read_text()

@@ -8,13 +8,10 @@ turns red where an alert fires and editing a rule edits its dashboards.
 """
 
 import re
-from pathlib import Path
 from typing import NamedTuple
 
-import yaml
+from lab.rules import rule, rules
 
-RULES = Path(__file__).resolve().parent.parent / "prometheus" / "rules"
-ALERTS, RECORDING = RULES / "alerts.yml", RULES / "golden-signals.yml"
 # The window an SLO is kept over, as the recorded ratios name it (golden-signals.yml's ..._rate30d).
 SLO_WINDOW = "30d"
 # A threshold an alert compares with: `> 0.05`.
@@ -23,14 +20,8 @@ ABOVE = r">\s*([0-9.]+)"
 BURN = re.compile(r"(\w+:\w+:ratio_rate)(\w+)\s*>\s*\(([0-9.]+)\s*\*\s*([0-9.]+)\)")
 
 
-def rules(path: Path, kind: str) -> dict[str, dict]:
-    """The rules of one file of a kind ("alert" or "record"), by name."""
-    groups = yaml.safe_load(path.read_text())["groups"]
-    return {rule[kind]: rule for group in groups for rule in group["rules"] if kind in rule}
-
-
 def alert(name: str) -> dict:
-    return rules(ALERTS, "alert")[name]
+    return rule("alert", name)
 
 
 def threshold(name: str) -> float:
@@ -65,7 +56,7 @@ class Slo(NamedTuple):
 
     def matcher(self, label: str) -> str:
         """The value its recorded ratio selects a label on (the latency SLO's route and `le`)."""
-        return re.search(rf'\b{label}="([^"]*)"', rules(RECORDING, "record")[self.over("5m")]["expr"])[1]
+        return re.search(rf'\b{label}="([^"]*)"', rule("record", self.over("5m"))["expr"])[1]
 
 
 def burns(expr: str) -> dict[str, tuple[str, float, float]]:
@@ -77,9 +68,10 @@ def burns(expr: str) -> dict[str, tuple[str, float, float]]:
 def slos() -> list[Slo]:
     """Each SLO the alerts page and ticket on, in the order of its first alert."""
     found: dict[str, dict[str, dict]] = {}
-    for rule in rules(ALERTS, "alert").values():
-        if "slo" in rule["labels"]:
-            found.setdefault(rule["labels"]["slo"], {})[rule["labels"]["severity"]] = burns(rule["expr"])
+    for alert_rule in rules("alert"):
+        labels = alert_rule["labels"]
+        if "slo" in labels:
+            found.setdefault(labels["slo"], {})[labels["severity"]] = burns(alert_rule["expr"])
     return [_slo(name, by_severity["page"], by_severity["ticket"]) for name, by_severity in found.items()]
 
 

@@ -30,7 +30,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import requests
-import yaml
 from tqdm import tqdm
 
 from . import traffic
@@ -46,7 +45,7 @@ from .queries import (
     is_,
     matches,
 )
-from .settings import ROOT
+from .rules import rules
 
 PHASES = ("baseline", "error burst", "latency burst", "recovery")
 # Pull, StatsD push, OTLP push: each pipeline's key in result.json (the truth's is "truth").
@@ -58,8 +57,6 @@ POLL_SECONDS = 0.25
 RECEIVER_CACHE_SECONDS = 11
 # How many slowest periods the totals get to stop moving before the experiment starts.
 QUIET_TRIES = 3
-# The alerting rules both stacks load (prometheus.yml's rule_files): the alerts a run looks for.
-RULES_DIR = ROOT / "prometheus" / "rules"
 # The step at which a run reads ALERTS: when an alert fired is known to a second, as a detection
 # delay is to a poll. Prometheus answers at most 11,000 points a series: a longer run, a longer step.
 ALERT_STEP_SECONDS, MAX_POINTS = 1.0, 11_000
@@ -626,15 +623,9 @@ class Experiment:
         return [t for t, _ in self.prometheus.series(query, start, end, step)]
 
 
-def alert_severities(rules: Path = RULES_DIR) -> dict[str, str]:
-    """Each alert the stack's Prometheus evaluates -> its severity label ("" if it has none)."""
-    return {
-        rule["alert"]: rule.get("labels", {}).get("severity", "")
-        for path in sorted(rules.glob("*.yml"))
-        for group in yaml.safe_load(path.read_text())["groups"]
-        for rule in group["rules"]
-        if "alert" in rule
-    }
+def alert_severities() -> dict[str, str]:
+    """Each alert the stack's Prometheus evaluates (lab/rules.py) -> its severity label ("" if none)."""
+    return {rule["alert"]: rule.get("labels", {}).get("severity", "") for rule in rules("alert")}
 
 
 def firing_spans(

@@ -10,8 +10,9 @@ import subprocess
 import pytest
 import yaml
 
+from lab.rules import rules
+
 from .helpers import ROOT
-from .test_rules import rules
 
 ALERTMANAGER_YML = ROOT / "alertmanager" / "alertmanager.yml"
 # Where each alert of prometheus/rules/alerts.yml must end: a new alert fails here until it is routed.

@@ -23,6 +23,7 @@ from app.signals import (
     STATSD_PREFIX,
 )
 from lab.queries import OtelQueries, PullQueries, PushQueries, is_, matches
+from lab.rules import rule, rules
 
 from .helpers import ROOT
 
@@ -30,7 +31,6 @@ GRAFANA = ROOT / "grafana"
 DASHBOARDS = GRAFANA / "dashboards"
 PROVIDERS = GRAFANA / "provisioning" / "dashboards" / "dashboards.yml"
 DATASOURCES = GRAFANA / "provisioning" / "datasources" / "datasources.yml"
-RULES = ROOT / "prometheus" / "rules"
 BURN_UNIT = "suffix:×"
 UNITS = {"s", "ms", "reqps", "percentunit", "percent", "short", BURN_UNIT}
 BUILTIN_VARIABLES = {"__rate_interval", "__interval", "__range", "__all"}
@@ -360,15 +360,7 @@ def series_named(query: str, metrics) -> set[str]:
 
 def recorded() -> set[str]:
     """The series the Prometheus rules record (level:metric:operations)."""
-    return {rule["record"] for rule in prometheus_rules("record")}
-
-
-def prometheus_rules(kind: str) -> list[dict]:
-    """The rules of a kind ("record" or "alert") that Prometheus loads."""
-    groups = [
-        group for path in sorted(RULES.glob("*.yml")) for group in yaml.safe_load(path.read_text())["groups"]
-    ]
-    return [rule for group in groups for rule in group["rules"] if kind in rule]
+    return {rule["record"] for rule in rules("record")}
 
 
 def recorded_in(query: str) -> set[str]:
@@ -516,26 +508,21 @@ def test_otlp_panels_say_how_their_numbers_are_made():
 # -- at a glance: the signals now, the SLOs, the alerts, the faults ------------------------------
 
 
-def alert_rule(name: str) -> dict:
-    (rule,) = [rule for rule in prometheus_rules("alert") if rule["alert"] == name]
-    return rule
-
-
 def compared_with(alert: str) -> list[float]:
     """The numbers an alert's expression compares with (`> 0.05`), in order."""
-    return [float(number) for number in re.findall(r">\s*([0-9.]+)", alert_rule(alert)["expr"])]
+    return [float(number) for number in re.findall(r">\s*([0-9.]+)", rule("alert", alert)["expr"])]
 
 
 def slo_alerts() -> dict[str, dict]:
     """SLO name -> its recorded ratio (less the window), budget, and page and ticket factors."""
     slos: dict[str, dict] = {}
-    for rule in prometheus_rules("alert"):
-        if "slo" not in rule["labels"]:
+    for alert_rule in rules("alert"):
+        if "slo" not in alert_rule["labels"]:
             continue
-        clauses = re.findall(r"(\w+:\w+:ratio_rate)\w+ > \(([0-9.]+) \* ([0-9.]+)\)", rule["expr"])
-        slo = slos.setdefault(rule["labels"]["slo"], {})
+        clauses = re.findall(r"(\w+:\w+:ratio_rate)\w+ > \(([0-9.]+) \* ([0-9.]+)\)", alert_rule["expr"])
+        slo = slos.setdefault(alert_rule["labels"]["slo"], {})
         ((slo["ratio"], slo["budget"]),) = {(ratio, float(budget)) for ratio, _, budget in clauses}
-        slo[rule["labels"]["severity"]] = max(float(factor) for _, factor, _ in clauses)
+        slo[alert_rule["labels"]["severity"]] = max(float(factor) for _, factor, _ in clauses)
     return slos
 
 
@@ -610,7 +597,7 @@ def test_the_stats_turn_red_where_the_alerts_fire():
 def test_database_latency_turns_red_at_its_own_threshold():
     # HighLatency gives /database/ (it sleeps 1-3 s by design) a threshold of its own.
     _, slow_database = compared_with("HighLatency")
-    assert f'{{route="/database/"}} > {slow_database:g}' in alert_rule("HighLatency")["expr"]
+    assert f'{{route="/database/"}} > {slow_database:g}' in rule("alert", "HighLatency")["expr"]
     for name, board in committed().items():
         for panel in rows(board)[NOW]:
             if not panel["title"].startswith("Latency"):

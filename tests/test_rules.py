@@ -7,10 +7,11 @@ import subprocess
 import pytest
 import yaml
 
+from lab.rules import RULE_FILES, rules
+
 from .helpers import ROOT
 
 PROMETHEUS = ROOT / "prometheus"
-RULES = sorted((PROMETHEUS / "rules").glob("*.yml"))
 RULE_TESTS = sorted((PROMETHEUS / "tests").glob("*.yml"))
 
 
@@ -21,19 +22,9 @@ def promtool(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([binary, *args], cwd=PROMETHEUS, capture_output=True, text=True, timeout=120)
 
 
-def rules(kind: str) -> list[dict]:
-    return [
-        rule
-        for path in RULES
-        for group in yaml.safe_load(path.read_text())["groups"]
-        for rule in group["rules"]
-        if kind in rule
-    ]
-
-
 def test_promtool_accepts_the_rules():
-    assert RULES
-    result = promtool("check", "rules", *map(str, RULES))
+    assert RULE_FILES
+    result = promtool("check", "rules", *map(str, RULE_FILES))
     assert result.returncode == 0, result.stdout + result.stderr
 
 

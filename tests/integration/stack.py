@@ -14,15 +14,18 @@ from functools import cached_property
 from pathlib import Path
 
 from app import config
-from lab.backends import Graphite, Prometheus
+from lab.backends import Alertmanager, Graphite, Prometheus, duration_seconds
 from lab.native import READY_LINE
 from lab.native_config import statsd_flush_seconds
 from lab.processes import NotReady, Process
 from lab.queries import OtelQueries, PullQueries, PushQueries, is_
+from lab.rules import rule
 from lab.settings import STACK_DEFAULTS, app_environment, lab_environment
 
 from ..helpers import ROOT, OtlpReceiver, free_port
 
+# What `lab faults --error-rate 1 --route /` pages with (prometheus/rules/alerts.yml).
+PAGE = "AvailabilitySLOFastBurn"
 # What the test stack shortens (whisper's finest archive follows the flush), the OTLP export too.
 FLUSH_SECONDS = 1
 SCRAPE_INTERVAL = "1s"
@@ -60,6 +63,26 @@ class Stack:
     def scrape_seconds(self) -> float:
         """The app's scrape interval, as this stack's Prometheus has it."""
         return Prometheus(self.prometheus).scrape_interval("app")
+
+    @cached_property
+    def evaluation_seconds(self) -> float:
+        """How often this stack's Prometheus evaluates its rules."""
+        return Prometheus(self.prometheus).evaluation_interval()
+
+    def firing_seconds(self, alert: str) -> float:
+        """The longest `alert` takes to fire once the requests it counts fail, where they are most of
+        the traffic: two scrapes for rate() to see the errors, two evaluations (the recording rule,
+        then the alert that reads it), then the rule's `for:`."""
+        wait = duration_seconds(rule("alert", alert).get("for", "0s"))
+        return 2 * self.scrape_seconds + 2 * self.evaluation_seconds + wait
+
+    def route_timings(self, receiver: str) -> tuple[float, float]:
+        """group_wait and group_interval of the route to `receiver`, as this stack's Alertmanager has them."""
+        route = Alertmanager(self.alertmanager).config()["route"]
+        (child,) = [child for child in route["routes"] if child["receiver"] == receiver]
+        return tuple(
+            duration_seconds(child.get(name, route[name])) for name in ("group_wait", "group_interval")
+        )
 
     @property
     def prefix(self) -> str:

@@ -13,16 +13,14 @@ tests' traffic, which would dilute an error burst by an amount no bound knows.
 import time
 
 import pytest
-import yaml
 
 from lab import traffic
-from lab.backends import Alertmanager, AlertSink, Prometheus, duration_seconds
+from lab.backends import Alertmanager, AlertSink, Prometheus
 from lab.faults import FaultControl
 
-from ..helpers import ROOT
 from . import stack as stacks
+from .stack import PAGE
 
-PAGE = "AvailabilitySLOFastBurn"
 TICKET = "AvailabilitySLOSlowBurn"  # the same SLO's ticket: inhibited while the page fires
 SLACK_SECONDS = 5.0  # for a loaded machine: a request, a scrape or a send that runs late
 ERROR_RATE = 10  # requests/s to / while it fails: a few scrapes' worth make the page fire
@@ -40,20 +38,6 @@ def faults(stack):
     control = FaultControl(stack.app, stack.admin_token)
     yield control
     control.clear()
-
-
-def rule_for_seconds(alert: str) -> float:
-    """The `for:` of an alert of prometheus/rules/alerts.yml (0 when it fires at once)."""
-    groups = yaml.safe_load((ROOT / "prometheus" / "rules" / "alerts.yml").read_text())["groups"]
-    (rule,) = [rule for group in groups for rule in group["rules"] if rule.get("alert") == alert]
-    return duration_seconds(rule.get("for", "0s"))
-
-
-def route_timings(stack) -> tuple[float, float]:
-    """group_wait and group_interval of the route the page takes, as Alertmanager runs them."""
-    route = Alertmanager(stack.alertmanager).config()["route"]
-    (page,) = [child for child in route["routes"] if child["receiver"] == "page"]
-    return tuple(duration_seconds(page.get(name, route[name])) for name in ("group_wait", "group_interval"))
 
 
 def firing(stack, alert: str) -> bool:
@@ -92,12 +76,10 @@ def resolve_page(stack) -> float:
 
 
 def test_an_error_fault_pages_within_the_bound_and_resolves_once_fixed(stack, faults):
-    prometheus = Prometheus(stack.prometheus)
-    scrape, evaluation = prometheus.scrape_interval("app"), prometheus.evaluation_interval()
-    group_wait, group_interval = route_timings(stack)
-    # Two scrapes for rate() to see errors, two evaluations (the recording rule, then the
-    # alert), the rule's `for:`, then Alertmanager waits group_wait for more of the group.
-    bound = rule_for_seconds(PAGE) + 2 * scrape + 2 * evaluation + group_wait + SLACK_SECONDS
+    evaluation = stack.evaluation_seconds
+    group_wait, group_interval = stack.route_timings("page")
+    # Until the rule fires, then Alertmanager waits group_wait for more of the group.
+    bound = stack.firing_seconds(PAGE) + group_wait + SLACK_SECONDS
 
     injected = time.time()
     faults.replace({"routes": {"/": {"error_rate": 1}}})  # lab faults --error-rate 1 --route /
@@ -126,7 +108,7 @@ def test_an_error_fault_pages_within_the_bound_and_resolves_once_fixed(stack, fa
 
 def test_a_silence_keeps_the_page_from_the_sink(stack, faults):
     alertmanager = Alertmanager(stack.alertmanager)
-    group_wait, group_interval = route_timings(stack)
+    group_wait, group_interval = stack.route_timings("page")
     silence = alertmanager.silence(10, "integration test: fault injected on purpose", alertname=PAGE)
     try:
         started = time.time()

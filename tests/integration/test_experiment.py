@@ -13,39 +13,29 @@ import sys
 
 import matplotlib.pyplot as plt
 import pytest
-import requests
-import yaml
 
-from lab.backends import Alertmanager, AlertSink, Prometheus, duration_seconds, wait_for
+from lab.backends import AlertSink, Prometheus, wait_for
 from lab.experiment import ALERT_STEP_SECONDS, BACKENDS, PHASES, Queries, otlp_receiver
 
 from ..helpers import ROOT
-from .stack import settled
+from .stack import PAGE, settled
 
 RATE, SECONDS, ERROR_RATE, LATENCY_MS = 25, 4, 0.3, 100
 # The native OTLP receiver (VictoriaMetrics) answers a query asked before the burst's first 5xx
 # series existed from a cache it resets every 10 s: the burst and its 4-s rate window outlast that.
 # A stack with longer intervals (compose's 5 s) gets a longer burst, for the page to fire in it.
 ERRORS_SECONDS = 8
-# What ERROR_RATE on / pages (prometheus/rules/alerts.yml), and how long Alertmanager may keep a group
-# whose alerts all resolved (its dispatcher drops empty groups every 30 s): an alert that fires again
-# in a group it still holds is sent at the group's next group_interval, not after group_wait.
-PAGE, EMPTY_GROUPS_KEPT_SECONDS = "AvailabilitySLOFastBurn", 30
+# How long Alertmanager may keep a group whose alerts all resolved (its dispatcher drops empty
+# groups every 30 s): an alert that fires again in a group it still holds is sent at the group's
+# next group_interval, not after group_wait.
+EMPTY_GROUPS_KEPT_SECONDS = 30
 # Beyond the intervals: the page's rule and the webhook's delivery on a loaded machine.
 PAGE_MARGIN_SECONDS = 3
 
 
 def page_seconds(stack) -> float:
-    """How long after the burst's first errors the page fires at the latest, from the stack's intervals.
-
-    2 scrapes (rate() needs two samples of the burst's new 5xx series), then 2 rule
-    evaluations (the recording rules, then the alert that reads them), and a margin.
-    """
-    config = yaml.safe_load(
-        requests.get(f"{stack.prometheus}/api/v1/status/config", timeout=10).json()["data"]["yaml"]
-    )
-    evaluation = duration_seconds(config["global"]["evaluation_interval"])
-    return 2 * stack.scrape_seconds + 2 * evaluation + PAGE_MARGIN_SECONDS
+    """How long after the burst's first errors the page fires at the latest, with a margin."""
+    return stack.firing_seconds(PAGE) + PAGE_MARGIN_SECONDS
 
 
 def page_statuses(stack) -> list[tuple[float, str]]:
@@ -166,9 +156,9 @@ def page_bound(stack, earlier_page: float | None, burst_start: float) -> float:
     group_interval if it may still hold the group of an earlier page
     (`earlier_page`: when the sink last got a notification of it, if ever).
     """
-    route = Alertmanager(stack.alertmanager).config()["route"]
+    group_wait, group_interval = stack.route_timings("page")
     held = earlier_page is not None and burst_start - earlier_page < EMPTY_GROUPS_KEPT_SECONDS
-    return page_seconds(stack) + duration_seconds(route["group_interval" if held else "group_wait"])
+    return page_seconds(stack) + (group_interval if held else group_wait)
 
 
 def test_the_page_fires_in_the_error_burst_and_reaches_the_sink_in_time(report, stack):

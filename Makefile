@@ -1,6 +1,6 @@
 # Observability Lab: `make help` lists the targets.
 .DEFAULT_GOAL := help
-.PHONY: help install deps native-deps run native up down test bench scenario experiment lint
+.PHONY: help install deps native-deps run native up down test check bench scenario experiment dashboards lint
 
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -43,7 +43,7 @@ COMPOSE_CHECK = @docker compose version >/dev/null 2>&1 || { \
 # values compose used are in .env, not in make's environment.
 up: ## the whole stack with Docker Compose (creates .env with fresh secrets if missing)
 	$(COMPOSE_CHECK)
-	python3 lab/dotenv.py
+	python3 lab/stack/dotenv.py
 	docker compose up --build --wait
 	@for service in grafana:3000 app:5000 worker:8000 prometheus:9090 alertmanager:9093 alert-sink:9095 graphite:8080 loadgen:8089; do \
 		address=$$(docker compose port $${service%:*} $${service#*:}) || exit 1; \
@@ -54,8 +54,13 @@ down: ## stop the compose stack (data stays in named volumes; `docker compose do
 	$(COMPOSE_CHECK)
 	docker compose down
 
-test: install deps ## unit tests, then integration tests against a live native stack
+test: install deps ## every test: unit tests, then integration tests against a live native stack
 	$(PY) -m pytest
+
+check: install deps ## the edit-test loop: lint, then every test that starts no process (under a minute)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) -m pytest -q -m "not processes"
 
 bench: install deps ## measure instrumentation and scrape cost on this machine (bench/results.md)
 	$(PY) -m lab bench
@@ -65,6 +70,9 @@ scenario: install deps ## one pitfall measured, truth vs naive vs the lab (ID=ud
 
 experiment: $(PY) ## pull vs push under an error and a latency burst, against the running stack (ARGS=...)
 	$(VENV)/bin/lab experiment $(ARGS)
+
+dashboards: $(PY) ## regenerate grafana/dashboards/*.json from lab/dashboards (the tests fail on stale JSON)
+	$(PY) -m lab dashboards
 
 lint: $(PY) ## ruff
 	$(VENV)/bin/ruff check .

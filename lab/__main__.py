@@ -9,21 +9,20 @@ experiment  run the pull-vs-push scenario against a running stack and write a re
 report      redraw an experiment's report from its result.json, with no backend running
 bench       measure instrumentation and scrape cost
 scenario    measure one pitfall of pull or push: the truth, a naive setup, the lab's (--list)
+dashboards  write the Grafana dashboards' JSON from lab/dashboards (--check: only compare)
+where       where a name of the contract is defined, shown, alerted on, tested and taught
 """
 
 import argparse
-import json
 import re
 import sys
-from datetime import datetime
 from pathlib import Path
 
-from app import config as app_config
 from app.config import ConfigError
 
-from . import bench, deps, dotenv, native, native_config
 from .scenarios import SCENARIOS
-from .settings import ROOT, Ports, app_environment, lab_environment
+from .settings import ROOT, Ports, app_environment, lab_environment, statsd_flush_seconds
+from .stack import deps, dotenv, native
 
 
 def interval(text: str) -> str:
@@ -54,6 +53,17 @@ def number(low: float, high: float, *, low_open: bool = False):
     return parse
 
 
+def add_stack_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--app", help="the app's URL (default: http://127.0.0.1:$APP_PORT)")
+    command.add_argument("--prometheus", help="default: http://127.0.0.1:$PROMETHEUS_PORT")
+    command.add_argument("--graphite", help="graphite-web's URL (default: http://127.0.0.1:$GRAPHITE_PORT)")
+    command.add_argument(
+        "--otel",
+        help="the OTLP receiver's PromQL URL (default: Prometheus when it receives OTLP itself, as in "
+        "compose; else the native stack's VictoriaMetrics, http://127.0.0.1:$OTLP_RECEIVER_PORT)",
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lab", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -63,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument(
         "--flush-interval",
         type=whole_seconds,
-        default=native_config.statsd_flush_seconds(),
+        default=statsd_flush_seconds(),
         help="StatsD flush and finest whisper retention, in seconds (default: graphite/statsd/udp.js)",
     )
     run.add_argument(
@@ -116,26 +126,48 @@ def main(argv: list[str] | None = None) -> int:
     scenario.add_argument("--json", action="store_true", help="print only scenario, unit, truth, naive, lab")
     scenario.add_argument("--short", action="store_true", help="less traffic, fewer rounds (the tests' mode)")
     scenario.add_argument("--out", type=Path, help="report directory (default: reports/scenario-<ID>)")
+    boards = commands.add_parser("dashboards", help="write the Grafana dashboards' JSON (grafana/dashboards)")
+    boards.add_argument("--check", action="store_true", help="write nothing; exit 1 if a file is out of date")
+    where = commands.add_parser("where", help="where a metric, StatsD name or golden signal is used")
+    where.add_argument("name", help="e.g. http_requests_total, lab.app.http.requests, latency")
+    where.add_argument("--json", action="store_true", help="the chain as JSON, for scripts")
     args = parser.parse_args(argv)
+    return dispatch(parser, args)
 
+
+def dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """Call the command's package: each command is one (lab/stack, lab/experiment, ...)."""
     if args.command == "deps":
         deps.install()
         return 0
     if args.command == "bench":
-        return bench.run()
+        from .bench import run
+
+        return run.main()
+    if args.command == "dashboards":
+        from .dashboards import build  # the SDK is slow to import: only this command needs it
+
+        return build.main(["--check"] if args.check else [])
+    if args.command == "where":
+        from .where import cli
+
+        return cli.command(args.name, args.json)
     if args.command == "dotenv":
         return dotenv.create(ROOT / ".env.example", ROOT / ".env")
     if args.command == "report":
-        return redraw_report(args.result, args.out or args.result.parent)
+        from .experiment import cli  # matplotlib is slow to import: only the commands that draw import it
+
+        return cli.redraw(args.result, args.out or args.result.parent)
     if args.command == "scenario":
+        from .scenarios import cli
+
         if args.list:
-            for name, entry in SCENARIOS.items():
-                print(f"{name:<22}{entry.mistake}")
-            return 0
+            return cli.listing()
         if args.id is None:
-            scenario.error("give a scenario ID, or --list to see them")
-        out = args.out or ROOT / "reports" / f"scenario-{args.id}"
-        return run_scenario(args.id, args.short, args.json, out)
+            parser.error("give a scenario ID, or --list to see them")
+        return cli.command(
+            args.id, args.short, args.json, args.out or ROOT / "reports" / f"scenario-{args.id}"
+        )
     try:
         ports = Ports.from_env()
     except ConfigError as error:
@@ -143,123 +175,34 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "native":
         return native.run(ports, args.data_dir, args.flush_interval, args.scrape_interval, args.loadgen)
     if args.command == "alerts":
-        return show_alerts(args.sink or f"http://127.0.0.1:{ports.alert_sink}", args.minutes, args.json)
-    return run_against_stack(args, ports)
+        from . import alerts
 
-
-def show_alerts(sink: str, minutes: float | None, as_json: bool) -> int:
-    """`alerts`: what the webhook sink received."""
-    import requests
-
-    from . import alerts, backends
-
-    try:
-        return alerts.main(backends.AlertSink(sink), minutes, as_json)
-    except backends.BackendError as error:
-        print(f"lab alerts: {error}", file=sys.stderr)
-    except requests.ConnectionError:
-        print(
-            f"lab alerts: {sink} does not answer: is the stack running (make native, or make up)?",
-            file=sys.stderr,
-        )
-    return 1
-
-
-def add_stack_options(command: argparse.ArgumentParser) -> None:
-    command.add_argument("--app", help="the app's URL (default: http://127.0.0.1:$APP_PORT)")
-    command.add_argument("--prometheus", help="default: http://127.0.0.1:$PROMETHEUS_PORT")
-    command.add_argument("--graphite", help="graphite-web's URL (default: http://127.0.0.1:$GRAPHITE_PORT)")
-    command.add_argument(
-        "--otel",
-        help="the OTLP receiver's PromQL URL (default: Prometheus when it receives OTLP itself, as in "
-        "compose; else the native stack's VictoriaMetrics, http://127.0.0.1:$OTLP_RECEIVER_PORT)",
-    )
-
-
-def redraw_report(path: Path, out: Path) -> int:
-    """`report`: the report of a result.json, offline."""
-    from . import report  # matplotlib is slow to import: only the commands that draw import it
-
-    try:
-        result = report.load(path)
-    except report.ReportError as error:
-        print(f"lab report: {error}", file=sys.stderr)
-        return 2
-    print(f"report: {report.write(result, out)}")
-    return 0
-
-
-def run_scenario(name: str, short: bool, as_json: bool, out: Path) -> int:
-    """`scenario ID`: run it, write its report, print its table (or its numbers)."""
-    # Imported here: the scenarios pull in requests and prometheus_client, their reports matplotlib.
-    from . import scenarios
-    from .processes import NotReady
-    from .scenarios import outcome
-    from .scenarios.running import ScenarioError
-
-    try:
-        measured = scenarios.run(name, short, out / "logs")
-    except (NotReady, ScenarioError) as error:
-        print(f"lab scenario {name}: {error}\n(logs in {out / 'logs'})", file=sys.stderr)
-        return 1
-    report = outcome.write(measured, out)
-    print(json.dumps(measured.summary()) if as_json else f"{measured.text()}\n\nreport: {report}")
-    return 0
-
-
-def run_against_stack(args, ports: Ports) -> int:
-    """`faults` and `experiment`: commands that talk to a running stack."""
-    # Imported here: matplotlib and friends are slow to import and only these need them.
-    import requests
-
-    from . import backends, experiment, faults, report
-
-    env = lab_environment()
+        return alerts.command(args.sink or f"http://127.0.0.1:{ports.alert_sink}", args.minutes, args.json)
+    token = lab_environment().get("LAB_ADMIN_TOKEN", "")
     app = args.app or f"http://127.0.0.1:{ports.app}"
-    control = faults.FaultControl(app, env.get("LAB_ADMIN_TOKEN", ""))
-    try:
-        if args.command == "faults":
-            return faults.main(control, args.error_rate, args.latency_ms, args.route, args.clear)
-        seconds = {
-            "baseline": args.baseline_seconds or args.phase_seconds,
-            "error burst": args.errors_seconds or args.phase_seconds,
-            "latency burst": args.latency_seconds or args.phase_seconds,
-            "recovery": args.recovery_seconds or args.phase_seconds,
-        }
-        scenario = experiment.Scenario(seconds, args.rate, args.error_rate, args.latency_ms)
-        prometheus = args.prometheus or f"http://127.0.0.1:{ports.prometheus}"
-        run = experiment.Experiment(
-            scenario,
-            app,
-            prometheus,
-            args.graphite or f"http://127.0.0.1:{ports.graphite}",
-            args.otel or experiment.otlp_receiver(prometheus, f"http://127.0.0.1:{ports.otlp_receiver}"),
-            control.token,
-            # The app's settings as the stack runs them: the same .env and environment.
-            app_config.from_env(app_environment()),
-            alertmanager=args.alertmanager or f"http://127.0.0.1:{ports.alertmanager}",
-            alert_sink=args.alert_sink or f"http://127.0.0.1:{ports.alert_sink}",
-        )
-        result = run.run()
-        out = args.out or ROOT / "reports" / f"experiment-{datetime.now():%Y%m%d-%H%M%S}"
-        # Drawn from the file, as `lab report` draws it: the report holds nothing result.json does not.
-        print(f"report: {report.write(report.load(experiment.save(result, out)), out)}")
-        return 0
-    except (
-        faults.FaultControlError,
-        experiment.ExperimentError,
-        backends.BackendError,
-        ConfigError,
-    ) as error:
-        print(f"lab {args.command}: {error}", file=sys.stderr)
-        return 1
-    except requests.ConnectionError as error:
-        print(
-            f"lab {args.command}: {error.request.url} does not answer: is the stack running "
-            "(make native, or make up)?",
-            file=sys.stderr,
-        )
-        return 1
+    if args.command == "faults":
+        from . import fault_control
+
+        return fault_control.command(app, token, args.error_rate, args.latency_ms, args.route, args.clear)
+    from .experiment import cli
+
+    urls = {
+        "app": app,
+        "prometheus": args.prometheus or f"http://127.0.0.1:{ports.prometheus}",
+        "graphite": args.graphite or f"http://127.0.0.1:{ports.graphite}",
+        "otel": args.otel,
+        "alertmanager": args.alertmanager or f"http://127.0.0.1:{ports.alertmanager}",
+        "alert_sink": args.alert_sink or f"http://127.0.0.1:{ports.alert_sink}",
+    }
+    phases = {
+        "baseline": args.baseline_seconds,
+        "error burst": args.errors_seconds,
+        "latency burst": args.latency_seconds,
+        "recovery": args.recovery_seconds,
+    }
+    plan = cli.plan(args.phase_seconds, phases, args.rate, args.error_rate, args.latency_ms)
+    native_receiver = f"http://127.0.0.1:{ports.otlp_receiver}"
+    return cli.experiment(plan, urls, app_environment(), token, native_receiver, args.out)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""`lab alerts`: the notifications Alertmanager delivered to the lab's webhook sink (lab/alert_sink.py).
+"""`lab alerts`: the notifications Alertmanager delivered to the lab's webhook sink (lab/stack/alert_sink.py).
 
 lab alerts                 # every notification the sink kept, oldest first
 lab alerts --minutes 10    # only the last 10 minutes'
@@ -6,11 +6,14 @@ lab alerts --json          # as the sink answers them
 """
 
 import json
+import sys
 import time
 from datetime import datetime
 
-from .alert_sink import describe
-from .backends import AlertSink
+import requests
+
+from .backends import AlertSink, BackendError, not_answering
+from .stack.alert_sink import describe
 
 
 def render(notifications: list[dict]) -> str:
@@ -34,3 +37,14 @@ def main(sink: AlertSink, minutes: float | None, as_json: bool) -> int:
     else:
         print(f"{sink.url}: no notifications yet (Alertmanager sends one group_wait after an alert fires)")
     return 0
+
+
+def command(sink_url: str, minutes: float | None, as_json: bool) -> int:
+    """`lab alerts`: what the webhook sink received, or why it could not be read."""
+    try:
+        return main(AlertSink(sink_url), minutes, as_json)
+    except BackendError as error:
+        print(f"lab alerts: {error}", file=sys.stderr)
+    except requests.ConnectionError:
+        print(not_answering("alerts", sink_url), file=sys.stderr)
+    return 1

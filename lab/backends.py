@@ -1,5 +1,5 @@
 """Talk to the backends through their HTTP APIs: Prometheus (PromQL), Graphite (render),
-Alertmanager (API v2) and the lab's webhook sink (lab/alert_sink.py).
+Alertmanager (API v2) and the lab's webhook sink (lab/stack/alert_sink.py).
 
 Used by `lab experiment`, `lab alerts` and by the integration tests, which talk
 to a stack through URLs only.
@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 
 import requests
 import yaml
+
+from .settings import duration_seconds
 
 
 class BackendError(RuntimeError):
@@ -69,15 +71,6 @@ class Prometheus:
             if scrape["job_name"] == job:
                 interval = scrape.get("scrape_interval", interval)
         return duration_seconds(interval)
-
-
-def duration_seconds(text: str) -> float:
-    """A Prometheus duration (`5s`, `1m`, `500ms`) in seconds."""
-    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
-    for unit in sorted(units, key=len, reverse=True):
-        if text.endswith(unit) and text[: -len(unit)].isdigit():
-            return int(text[: -len(unit)]) * units[unit]
-    raise ValueError(f"{text!r}: not a Prometheus duration")
 
 
 @dataclass(frozen=True)
@@ -142,7 +135,7 @@ def _rfc3339(epoch: float) -> str:
 
 @dataclass(frozen=True)
 class AlertSink:
-    """The lab's webhook sink: what Alertmanager delivered (lab/alert_sink.py)."""
+    """The lab's webhook sink: what Alertmanager delivered (lab/stack/alert_sink.py)."""
 
     url: str
 
@@ -152,11 +145,6 @@ class AlertSink:
         return _get(f"{self.url}/notifications", params).json()["notifications"]
 
 
-def wait_for(read, done, timeout: float, interval: float = 0.25):
-    """Call `read()` until `done(value)` or the timeout; return the last value read."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = read()
-        if done(value) or time.monotonic() >= deadline:
-            return value
-        time.sleep(interval)
+def not_answering(command: str, url: str) -> str:
+    """What a command says when a URL of the stack does not answer."""
+    return f"lab {command}: {url} does not answer: is the stack running (make native, or make up)?"

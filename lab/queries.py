@@ -1,6 +1,6 @@
 """Each golden signal's query per backend, built from the app's names (app/signals.py).
 
-The dashboards (grafana/build.py), the experiment (lab/experiment.py) and the
+The dashboards (lab/dashboards/), the experiment (lab/experiment/) and the
 tests ask the backends through these, with their own parameters: Grafana's
 variables (`$route`, `$endpoint`, `$prefix`, `$__rate_interval`), or the
 experiment's route `/`, endpoint `index`, STATSD_PREFIX and a window of a few
@@ -287,3 +287,50 @@ def graphite_series(prefix: str) -> set[str]:
     for template in signals.STATSD_NAMES["gauge"]:
         names.add(f"{GAUGES}.{prefix}.{free(template)}")
     return names
+
+
+def rate_window(period_seconds: float, least_seconds: float = 4) -> str:
+    """A rate() window of four periods (scrapes or exports), at least `least_seconds`: like Grafana's
+    $__rate_interval, it always holds a few samples."""
+    return f"{max(4 * period_seconds, least_seconds):g}s"
+
+
+@dataclass(frozen=True)
+class Pipelines:
+    """The three pipelines' query sets, made together so that they ask the same of each backend.
+
+    `of_stack` reads a running stack (the experiment, the tests): the app's jobs,
+    rate windows from its scrape and export intervals, its STATSD_PREFIX.
+    `of_grafana` is the dashboards': Grafana's variables in their place.
+    """
+
+    pull: PullQueries
+    otel: OtelQueries
+    push: PushQueries
+
+    @classmethod
+    def of_stack(
+        cls,
+        *,
+        prefix: str,
+        scrape_seconds: float,
+        export_seconds: float,
+        service: str = "app",  # OTEL_SERVICE_NAME: the pushed series' job, as "app" is the scrape's
+        least_seconds: float = 4,
+    ) -> "Pipelines":
+        return cls(
+            PullQueries(scope=(is_("job", "app"),), window=rate_window(scrape_seconds, least_seconds)),
+            OtelQueries(scope=(is_("job", service),), window=rate_window(export_seconds, least_seconds)),
+            PushQueries(prefix=prefix),
+        )
+
+    @classmethod
+    def of_grafana(cls) -> "Pipelines":
+        """Every scraped series filtered by the `instance` variable (one replica under `--scale`); the OTLP
+        push's instances are workers, not replicas, so it has no such filter."""
+        rate = "$__rate_interval"
+        return cls(
+            PullQueries(scope=(matches("instance", "$instance"),), window=rate),
+            OtelQueries(window=rate),
+            PushQueries(prefix="$prefix"),
+        )

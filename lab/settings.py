@@ -1,21 +1,37 @@
-"""The stack's addresses, from the environment and `.env` (read with python-dotenv, as compose reads it).
+"""The stack's numbers, read once: its addresses from the environment and `.env` (read with
+python-dotenv, as compose reads it), its intervals from the config files the containers mount,
+and the few facts every command shares (the pipelines, the phases, the route under test).
 
 The app's own variables (app/config.py) are reused, not repeated; the rest are
 the ports of the backends. The native runner binds everything to 127.0.0.1.
 """
 
+import functools
+import json
 import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
 from dotenv import dotenv_values
 
 from app.config import DEFAULTS as APP_DEFAULTS
 from app.config import ConfigError
+from app.labels import Route
 
 ROOT = Path(__file__).resolve().parent.parent
 LOOPBACK = "127.0.0.1"  # everything the lab runs outside containers binds here
+# A StatsD host that never resolves: the C resolver refuses the space at once, so no DNS query leaves.
+UNRESOLVABLE = "statsd host.invalid"
+PROMETHEUS_YML = ROOT / "prometheus" / "prometheus.yml"
+STATSD_CONFIG_JS = ROOT / "graphite" / "statsd" / "udp.js"
+# Pull, StatsD push, OTLP push: each pipeline's backend key in result.json (the truth's is "truth").
+BACKENDS = ("prometheus", "graphite", "otel")
+# The experiment's phases, in order (`lab experiment`, its report and the tests' expectations).
+PHASES = ("baseline", "error burst", "latency burst", "recovery")
+# The URL rule the experiment, the scenarios and the tests load.
+ROUTE_UNDER_TEST = "/"
 
 STACK_DEFAULTS = {
     "APP_PORT": APP_DEFAULTS["APP_PORT"],
@@ -30,10 +46,42 @@ STACK_DEFAULTS = {
     "GRAFANA_PORT": 3000,
     "LOADGEN_PORT": 8089,
     "ALERTMANAGER_PORT": 9093,
-    "ALERT_SINK_PORT": 9095,  # the lab's webhook receiver (lab/alert_sink.py)
-    # Native only: VictoriaMetrics stands in for Prometheus 3's OTLP receiver (lab/native.py).
+    "ALERT_SINK_PORT": 9095,  # the lab's webhook receiver (lab/stack/alert_sink.py)
+    # Native only: VictoriaMetrics stands in for Prometheus 3's OTLP receiver (lab/stack/native.py).
     "OTLP_RECEIVER_PORT": 8428,
 }
+
+
+def duration_seconds(text: str) -> float:
+    """A Prometheus duration (`5s`, `1m`, `500ms`) in seconds."""
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+    for unit in sorted(units, key=len, reverse=True):
+        if text.endswith(unit) and text[: -len(unit)].isdigit():
+            return int(text[: -len(unit)]) * units[unit]
+    raise ValueError(f"{text!r}: not a Prometheus duration")
+
+
+def prometheus_scrape_seconds() -> float:
+    """The scrape interval of the shared prometheus.yml (seconds): written there and nowhere else."""
+    return duration_seconds(yaml.safe_load(PROMETHEUS_YML.read_text())["global"]["scrape_interval"])
+
+
+def statsd_flush_seconds() -> int:
+    """StatsD's flush interval in the shared config (seconds)."""
+    return json.loads(STATSD_CONFIG_JS.read_text())["flushInterval"] // 1000
+
+
+@functools.cache
+def route(template: str) -> Route:
+    """One of the app's URL rules as app.labels names it: its template and its endpoint (the StatsD name)."""
+    from flask import Flask
+
+    from app import labels, views
+
+    app = Flask("lab")
+    views.init_app(app)
+    (rule,) = (rule for rule in app.url_map.iter_rules() if rule.rule == template)
+    return labels.route_of(rule)
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:

@@ -8,15 +8,51 @@ import tempfile
 # app): the tests see the multiprocess mode the app runs in under gunicorn.
 os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="lab-tests-multiproc-")
 
+import subprocess  # noqa: E402
+
 import pytest  # noqa: E402
 
 from app import create_app  # noqa: E402
 from app.config import DEFAULTS  # noqa: E402
-from lab.otlp_sink import OtlpSink  # noqa: E402
+from lab.stack.otlp_sink import OtlpSink  # noqa: E402
 
 from .helpers import UdpListener  # noqa: E402
 
 OTLP_ENDPOINT = "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"
+# LAB_LIST_PROCESSES=FILE: note the tests that start a process in FILE instead of failing them.
+LIST_PROCESSES = os.environ.get("LAB_LIST_PROCESSES")
+
+
+class UnmarkedProcess(RuntimeError):
+    """A test that starts a process without saying so."""
+
+
+def starts_processes(item) -> bool:
+    return any(item.iter_markers("processes")) or any(item.iter_markers("integration"))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """A test that starts a process (gunicorn, a backend, promtool...) must be marked `processes`, so that
+    `make check` (`-m "not processes"`) stays fast; an unmarked one that does fails, naming the command.
+    Module fixtures start with the module's first test, so they are held to it too."""
+    if starts_processes(item):
+        yield
+        return
+    original = subprocess.Popen.__init__
+
+    def refuse(self, args, *rest, **options):
+        if LIST_PROCESSES:
+            with open(LIST_PROCESSES, "a") as listing:
+                listing.write(item.nodeid + "\n")
+            return original(self, args, *rest, **options)
+        raise UnmarkedProcess(f"{item.nodeid} starts {args!r}: mark it @pytest.mark.processes")
+
+    subprocess.Popen.__init__ = refuse
+    try:
+        yield
+    finally:
+        subprocess.Popen.__init__ = original
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -2,10 +2,8 @@
 
 import contextlib
 import dataclasses
-import os
 import signal
 import socket
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -16,16 +14,15 @@ import requests
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from lab import native_config
-from lab.backends import Prometheus, wait_for
-from lab.deps import VICTORIA_METRICS
-from lab.processes import Process, http_ok
+from lab.backends import Prometheus
+from lab.polling import wait_for
 from lab.settings import Ports, free_port
+from lab.stack import native_config
+from lab.stack.deps import VICTORIA_METRICS
+from lab.stack.gunicorn import Gunicorn
+from lab.stack.processes import Process, http_ok
 
 ROOT = Path(__file__).resolve().parent.parent
-# A host name that never resolves. The space makes the C resolver refuse it on
-# the spot, so the tests send no DNS query off this machine.
-UNRESOLVABLE = "statsd host.invalid"
 
 
 def samples(exposition: str) -> dict[tuple[str, frozenset], float]:
@@ -76,13 +73,8 @@ class UdpListener:
         return Counter(line for datagram in self.datagrams(wait) for line in datagram.split("\n"))
 
 
-class Gunicorn(NamedTuple):
-    url: str
-    process: Process
-    multiproc_dir: Path
-
-    def worker_pids(self) -> list[int]:
-        return self.process.children()
+class TestedApp(Gunicorn):
+    """The app under real gunicorn (lab/stack/gunicorn.py), as the tests read it."""
 
     def scrape(self) -> dict:
         return samples(requests.get(self.url + "/metrics", timeout=10).text)
@@ -110,19 +102,19 @@ def serving(argv: list[str], ready_url: str, **options):
 
 @contextlib.contextmanager
 def gunicorn(**env):
-    """Run the app under real gunicorn on a free port, in its own multiprocess dir."""
-    url = f"http://127.0.0.1:{free_port()}"
-    with tempfile.TemporaryDirectory() as multiproc:
-        environment = {
-            **os.environ,
-            "APP_HOST": "127.0.0.1",
-            "APP_PORT": url.rsplit(":", 1)[1],
-            "PROMETHEUS_MULTIPROC_DIR": multiproc,
-            **env,
-        }
-        argv = [sys.executable, "-m", "gunicorn", "--config", "app/gunicorn.conf.py"]
-        with serving(argv, url + "/healthz", name="gunicorn", cwd=ROOT, env=environment) as process:
-            yield Gunicorn(url, process, Path(environment["PROMETHEUS_MULTIPROC_DIR"]))
+    """Run the app under real gunicorn on a free port, in its own multiprocess dir; print its log if the
+    block fails, and fail if SIGTERM did not stop it."""
+    with tempfile.TemporaryDirectory() as logs:
+        app = TestedApp(env=env, log=Path(logs) / "output.log")
+        try:
+            app.wait_ready(timeout=20)
+            yield app
+        except BaseException:
+            print(app.process.tail(lines=100))
+            raise
+        finally:
+            if app.stop() == -signal.SIGKILL:
+                raise RuntimeError("gunicorn had to be killed: SIGTERM did not stop it in 30 s")
 
 
 def wait_until(read, expected, timeout: float, what: str):
@@ -173,7 +165,7 @@ class OtlpReceiver(NamedTuple):
 
 @contextlib.contextmanager
 def otlp_receiving(data_dir: Path, port: int):
-    """The native stack's OTLP receiver on `port`, as lab/native.py runs it; data in data_dir."""
+    """The native stack's OTLP receiver on `port`, as lab/stack/native.py runs it; data in data_dir."""
     ports = dataclasses.replace(Ports.from_env({}, dotenv=data_dir / "no.env"), otlp_receiver=port)
     relabel = native_config.otlp_relabel_file(data_dir)
     relabel.parent.mkdir(parents=True, exist_ok=True)

@@ -5,8 +5,9 @@ import threading
 import pytest
 import requests
 
-from lab import alert_sink, alerts
+from lab import alerts
 from lab.backends import AlertSink
+from lab.stack import alert_sink
 
 from .helpers import free_port
 

@@ -48,6 +48,7 @@ def receiver_of(labels: dict[str, str]) -> str:
     return result.stdout.strip()
 
 
+@pytest.mark.processes
 def test_amtool_accepts_the_config():
     result = amtool("check-config", str(ALERTMANAGER_YML))
     assert result.returncode == 0, result.stdout + result.stderr
@@ -58,6 +59,7 @@ def test_every_alert_of_the_rules_has_its_receiver_here():
     assert {rule["alert"] for rule in rules("alert")} == set(RECEIVERS)
 
 
+@pytest.mark.processes
 @pytest.mark.parametrize("rule", rules("alert"), ids=lambda rule: rule["alert"])
 def test_each_alert_reaches_its_receiver(rule):
     # The labels Prometheus sends: the rule's own, its name, and those of the series it fired on.
@@ -65,6 +67,7 @@ def test_each_alert_reaches_its_receiver(rule):
     assert receiver_of(labels) == RECEIVERS[rule["alert"]]
 
 
+@pytest.mark.processes
 def test_an_alert_nobody_planned_for_lands_in_unrouted():
     assert receiver_of({"alertname": "SomethingNew", "severity": "page2"}) == "unrouted"
     # a warning is routed by name too: a new warning must be added on purpose

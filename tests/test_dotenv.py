@@ -1,7 +1,7 @@
 """`make up` writes .env from .env.example, with fresh secrets, once."""
 
-from lab import dotenv
 from lab.settings import ROOT, read_dotenv
+from lab.stack import dotenv
 
 
 def test_fills_every_empty_secret_and_the_admin_token(tmp_path, capsys):

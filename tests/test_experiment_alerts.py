@@ -12,25 +12,17 @@ import time
 import pytest
 import requests
 
-from lab import experiment
 from lab.__main__ import main
 from lab.backends import Alertmanager, AlertSink
-from lab.experiment import (
-    Experiment,
-    ExperimentError,
-    Firing,
-    Result,
-    Scenario,
-    alert_severities,
-    firing_spans,
-    note_notifications,
-    save,
-)
+from lab.experiment import run
+from lab.experiment.alerts import alert_severities, firing_spans, note_notifications
+from lab.experiment.result import Firing, Plan, Result, save
+from lab.experiment.run import Experiment, ExperimentError
 
 from . import test_alert_sink
 from .helpers import free_port
 from .test_alert_sink import FIRING
-from .test_experiment_quiet import an_experiment
+from .test_experiment_run import an_experiment
 
 sink = test_alert_sink.sink  # the fixture: the lab's sink in a thread, on a free port
 
@@ -168,7 +160,7 @@ def test_the_alerts_are_those_of_the_rules_with_their_severity():
 
 def test_result_json_holds_the_alert_times(tmp_path):
     firings = [Firing(PAGE, "page", False, 105.0, None, notified_at=107.5)]
-    result = Result(Scenario({}), {}, 1.0, 1.0, 1.0, 100.0, 130.0, [], {}, firings, {"alertmanager": "down"})
+    result = Result(Plan({}), {}, 1.0, 1.0, 1.0, 100.0, 130.0, [], {}, firings, {"alertmanager": "down"})
     saved = json.loads(save(result, tmp_path).read_text())
     assert saved["alerts"] == [
         {
@@ -207,7 +199,7 @@ def test_lab_experiment_passes_alertmanager_and_the_sink(
         def run(self):
             raise ExperimentError("stopped before any traffic")
 
-    monkeypatch.setattr(experiment, "Experiment", Stop)
+    monkeypatch.setattr(run, "Experiment", Stop)
     assert main(["experiment", "--otel", "http://o", *options]) == 1
     assert "stopped before any traffic" in capsys.readouterr().err
     assert passed == {"alertmanager": alertmanager, "alert_sink": alert_sink}

@@ -11,10 +11,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
-from lab import native_config
 from lab.settings import Ports
+from lab.stack import native_config
 
 from .helpers import ROOT, free_port, gunicorn
 
@@ -83,6 +84,7 @@ def requests_by_route(scraped: dict) -> dict[str, dict[tuple[str, str], float]]:
     return routes
 
 
+@pytest.mark.processes
 def test_the_mix_is_mostly_index_and_keeps_the_5xx_under_the_slo_alerts(tmp_path):
     result = locust("--show-task-ratio-json", "--users", "1", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -97,6 +99,7 @@ def test_the_mix_is_mostly_index_and_keeps_the_5xx_under_the_slo_alerts(tmp_path
     assert ratios["error"] < SLOWEST_BURN_ALERT * (1 - AVAILABILITY_SLO)
 
 
+@pytest.mark.processes
 def test_the_app_counts_exactly_what_locust_sent(tmp_path):
     with gunicorn(
         DB_DELAY_MIN_SECONDS="0",
@@ -153,6 +156,7 @@ def test_compose_and_the_native_stack_run_locust_with_the_same_config_file():
 RUN_OPTIONS = ("num_users", "spawn_rate", "autostart", "headless", "stop_timeout")
 
 
+@pytest.mark.processes
 def test_locust_reads_the_runs_options_from_locust_conf(tmp_path):
     ports = Ports.from_env({}, dotenv=ROOT / "no-such-file")
     options = locust_options(native_config.loadgen_argv(ports), cwd=tmp_path)
@@ -172,6 +176,7 @@ def test_locust_reads_the_runs_options_from_locust_conf(tmp_path):
     assert (options["web_host"], options["web_port"]) == ("127.0.0.1", ports.loadgen)
 
 
+@pytest.mark.processes
 def test_without_the_config_file_locust_would_run_none_of_it(tmp_path):
     # so the values above are the file's, not Locust's defaults
     options = locust_options(["--locustfile", str(LOCUSTFILE)], cwd=tmp_path)

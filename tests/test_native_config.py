@@ -6,9 +6,9 @@ import subprocess
 import pytest
 import yaml
 
-from lab import native_config as cfg
-from lab.deps import VICTORIA_METRICS
 from lab.settings import Ports, read_dotenv
+from lab.stack import native_config as cfg
+from lab.stack.deps import VICTORIA_METRICS
 
 PORTS = Ports(
     app=15000,
@@ -185,6 +185,7 @@ def test_the_apps_own_resource_attributes_are_dropped_too():
     assert drop["regex"].endswith("|telemetry_sdk_.*|deployment_environment|team_name")
 
 
+@pytest.mark.processes
 def test_victoria_metrics_accepts_the_relabel_config(tmp_path):
     if not VICTORIA_METRICS.exists():
         pytest.fail(f"{VICTORIA_METRICS} is missing: `make deps` fetches it (Debian's victoria-metrics)")

@@ -2,6 +2,7 @@
 OTLP/HTTP, with the contract's semantic-convention names and the lab's bucket edges; a receiver
 that is down costs no request and no count."""
 
+import pytest
 import requests
 
 from app.signals import (
@@ -88,6 +89,7 @@ def test_no_receiver_at_all_still_answers_every_request(make_app):
     assert [client.get("/").status_code for _ in range(20)] == [200] * 20
 
 
+@pytest.mark.processes
 def test_gunicorn_workers_push_their_own_series_and_their_last_counts_on_exit(otlp_server):
     settings = {name: str(value) for name, value in FAST.items()}
     with gunicorn(

@@ -1,4 +1,4 @@
-"""lab/processes.py: start a process, wait until it is ready, stop it, read its log."""
+"""lab/stack/processes.py: start a process, wait until it is ready, stop it, read its log."""
 
 import os
 import signal
@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from lab.processes import NotReady, Process, http_ok, tcp_open
 from lab.settings import free_port
+from lab.stack.processes import NotReady, Process, http_ok, tcp_open
+
+pytestmark = pytest.mark.processes  # every test here starts processes
 
 
 def python(code: str, tmp_path, name: str) -> Process:

@@ -6,11 +6,8 @@ import subprocess
 import pytest
 import yaml
 
-from lab.deps import PROMTOOL_3
-
-from .helpers import ROOT
-
-PROMETHEUS_YML = ROOT / "prometheus" / "prometheus.yml"
+from lab.settings import PROMETHEUS_YML
+from lab.stack.deps import PROMTOOL_3
 
 
 def promtool_3(*args: str) -> subprocess.CompletedProcess:
@@ -21,11 +18,13 @@ def promtool_3(*args: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.processes
 def test_it_is_promtool_3():
     result = promtool_3("--version")
     assert result.stdout.startswith("promtool, version 3."), result.stdout + result.stderr
 
 
+@pytest.mark.processes
 def test_promtool_3_accepts_the_config():
     result = promtool_3("check", "config", "--syntax-only", PROMETHEUS_YML.name)
     assert result.returncode == 0, result.stdout + result.stderr

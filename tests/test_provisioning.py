@@ -5,11 +5,10 @@ from urllib.parse import urlsplit
 import yaml
 
 from app import config
-from lab.backends import duration_seconds
+from lab.settings import PROMETHEUS_YML, duration_seconds
 
 from .helpers import ROOT
 
-PROMETHEUS_YML = ROOT / "prometheus" / "prometheus.yml"
 DATASOURCES = ROOT / "grafana" / "provisioning" / "datasources" / "datasources.yml"
 
 

@@ -6,8 +6,9 @@ import threading
 from flask import request
 
 from app.push import Counter
+from lab.settings import UNRESOLVABLE
 
-from .helpers import UNRESOLVABLE, wait_until
+from .helpers import wait_until
 
 
 def test_one_datagram_per_request_with_counter_and_timer(client, statsd_server):

@@ -22,12 +22,14 @@ def promtool(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([binary, *args], cwd=PROMETHEUS, capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.processes
 def test_promtool_accepts_the_rules():
     assert RULE_FILES
     result = promtool("check", "rules", *map(str, RULE_FILES))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.processes
 def test_promtool_unit_tests_pass():
     assert RULE_TESTS
     result = promtool("test", "rules", *map(str, RULE_TESTS))

@@ -33,6 +33,7 @@ def test_a_bad_or_missing_id_is_a_usage_error(argv, capsys):
     assert ("'no-such-pitfall'" in error) if len(argv) > 1 else ("--list" in error)
 
 
+@pytest.mark.processes
 def test_json_prints_one_object_and_the_report_is_written(tmp_path, capsys):
     out = tmp_path / "report"
     assert main(["scenario", "raw-path-labels", "--short", "--json", "--out", str(out)]) == 0
@@ -45,6 +46,7 @@ def test_json_prints_one_object_and_the_report_is_written(tmp_path, capsys):
     assert "| truth |" in (out / "report.md").read_text()
 
 
+@pytest.mark.processes
 def test_no_multiprocess_one_worker_answers_each_scrape(tmp_path):
     outcome = measured("no-multiprocess", tmp_path)
     assert outcome.lab == outcome.truth
@@ -52,6 +54,7 @@ def test_no_multiprocess_one_worker_answers_each_scrape(tmp_path):
     assert outcome.naive <= outcome.truth / 2
 
 
+@pytest.mark.processes
 def test_gauge_overwrite_last_writer_wins_deltas_add_up(tmp_path):
     outcome = measured("gauge-overwrite", tmp_path)
     assert outcome.truth == outcome.details["workers"]  # one request held by each sync worker
@@ -59,12 +62,14 @@ def test_gauge_overwrite_last_writer_wins_deltas_add_up(tmp_path):
     assert outcome.naive <= outcome.truth / outcome.details["workers"]
 
 
+@pytest.mark.processes
 def test_percentile_averaging_the_mean_of_p99s_is_not_the_p99(tmp_path):
     outcome = measured("percentile-averaging", tmp_path)
     assert abs(outcome.lab - outcome.truth) < abs(outcome.naive - outcome.truth)
     assert outcome.naive < outcome.truth / 2
 
 
+@pytest.mark.processes
 def test_raw_path_labels_grow_with_what_clients_send(tmp_path):
     outcome = measured("raw-path-labels", tmp_path)
     assert outcome.lab == outcome.truth
@@ -72,6 +77,7 @@ def test_raw_path_labels_grow_with_what_clients_send(tmp_path):
     assert outcome.naive - outcome.truth >= outcome.details["paths_without_rule"] - 1
 
 
+@pytest.mark.processes
 def test_recycling_cleanup_delete_loses_counts_keep_grows_the_archive_does_neither(tmp_path):
     outcome = measured("recycling-cleanup", tmp_path)
     details = outcome.details
@@ -85,6 +91,7 @@ def test_recycling_cleanup_delete_loses_counts_keep_grows_the_archive_does_neith
     assert details["keep_files"] > 2 * details["lab_files"]
 
 
+@pytest.mark.processes
 def test_flush_vs_retention_one_value_per_slot(tmp_path):
     outcome = measured("flush-vs-retention", tmp_path)
     assert outcome.lab == outcome.truth
@@ -92,6 +99,7 @@ def test_flush_vs_retention_one_value_per_slot(tmp_path):
     assert outcome.naive <= outcome.truth / 2
 
 
+@pytest.mark.processes
 def test_udp_loss_push_loses_what_was_sent_while_down_pull_nothing(tmp_path):
     outcome = measured("udp-loss", tmp_path)
     down = outcome.details["sent_while_down"]

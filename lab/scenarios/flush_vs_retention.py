@@ -3,7 +3,7 @@
 One StatsD daemon flushing every FLUSH s into one carbon; two servers of the
 lab's app under the same steady traffic, pushing under two prefixes. The
 lab's prefix gets the lab's storage schemas (finest StatsD step = the flush
-interval, lab/native_config.py); the naive prefix gets a finest step of
+interval, lab/stack/native_config.py); the naive prefix gets a finest step of
 STEPS_PER_SLOT flushes, as with StatsD's default 10 s flush into a 1-minute
 archive. The counts per flush are then summed from graphite-web.
 """
@@ -16,9 +16,9 @@ from pathlib import Path
 from app.signals import STATSD_PREFIX
 
 from .. import traffic
-from ..native_config import storage_schemas
 from ..queries import PushQueries
 from ..settings import LOOPBACK
+from ..stack.native_config import storage_schemas
 from .outcome import Chart, Line, Outcome, Panel, Row, shifted
 from .running import INDEX, ScenarioError, gunicorn, ok, push_stack, ready, settled
 
@@ -98,7 +98,7 @@ def run(short: bool, logs: Path) -> Outcome:
             "every flush has a slot of its own and the sum is exact."
         ),
         reference="https://github.com/statsd/statsd/blob/master/docs/graphite.md (storage schemas)",
-        fix="graphite/storage-schemas.conf, lab/native_config.py (storage_schemas follows the flush)",
+        fix="graphite/storage-schemas.conf, lab/stack/native_config.py (storage_schemas follows the flush)",
         short=short,
         details={"steps_per_slot": STEPS_PER_SLOT},
         chart=Chart(

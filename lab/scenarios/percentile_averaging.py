@@ -20,7 +20,7 @@ from pathlib import Path
 from app.signals import HTTP_REQUEST_DURATION, METHOD, ROUTE, STATSD_PREFIX
 
 from .. import traffic
-from ..faults import FaultControl
+from ..fault_control import FaultControl
 from ..queries import PushQueries
 from ..settings import LOOPBACK
 from .outcome import Chart, Line, Outcome, Panel, Row, shifted

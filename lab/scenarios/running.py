@@ -4,15 +4,12 @@ A server is the lab's app under app/gunicorn.conf.py, or under a naive setup's
 gunicorn config (lab/scenarios/naive, or a peer of lab/peers), on a free
 loopback port with a multiprocess directory of its own (or none, for the
 default registry). The push stack is the native runner's carbon, StatsD and
-graphite-web (lab/native.py), configured as `make native` configures them.
-Every process dies with the scenario (lab/processes.py `die_with_parent`).
+graphite-web (lab/stack/native.py), configured as `make native` configures them.
+Every process dies with the scenario (lab/stack/processes.py `die_with_parent`).
 """
 
-import os
 import socket
-import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
@@ -24,22 +21,18 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-from app.config import DEFAULTS as APP_DEFAULTS
-from app.labels import Route
-
-from .. import native
-from ..backends import Graphite, wait_for
-from ..bench import UNRESOLVABLE
-from ..processes import Process, die_with_parent, http_ok, stop_all
+from ..backends import Graphite
+from ..polling import Unsettled, wait_for
+from ..polling import settled as settled_reading
 from ..queries import STATSD_OWN_SERIES
-from ..settings import LOOPBACK, ROOT, Ports, free_port
+from ..settings import LOOPBACK, ROUTE_UNDER_TEST, UNRESOLVABLE, Ports, free_port, route
+from ..stack import native
+from ..stack.gunicorn import LAB_CONFIG, STOP_TIMEOUT, Gunicorn
+from ..stack.processes import stop_all
 
-LAB_CONFIG = "app/gunicorn.conf.py"
-INDEX = Route("/", "index")  # the route every scenario loads: its URL rule and its StatsD endpoint
-START_TIMEOUT = 60.0  # four workers booting on a busy 2-CPU machine
-STOP_TIMEOUT = 30.0
+INDEX = route(ROUTE_UNDER_TEST)  # the route every scenario loads: its URL rule and its StatsD endpoint
 T = TypeVar("T")
-PUSH_SERVICES = ("carbon", "statsd", "graphite-web")  # of lab/native.py's services, the push side
+PUSH_SERVICES = ("carbon", "statsd", "graphite-web")  # of lab/stack/native.py's services, the push side
 
 
 class ScenarioError(RuntimeError):
@@ -51,13 +44,12 @@ def naive_config(module: str) -> str:
     return f"python:{__package__}.naive.{module}"
 
 
-@dataclass
-class Server:
-    name: str
-    url: str
-    metrics_url: str
-    multiproc: Path | None
-    process: Process
+class ScenarioServer(Gunicorn):
+    """A scenario's gunicorn (stack/gunicorn.py), named in its report, and what the scenario reads of it."""
+
+    def __init__(self, label: str, config: str, **options):
+        super().__init__(config, name=f"gunicorn ({label}: {config})", **options)
+        self.name = label  # in the scenario's tables
 
     def get(self, path: str) -> int:
         """GET `path` on a new connection; the status (4xx and 5xx are answers too)."""
@@ -72,7 +64,7 @@ class Server:
 
     def files(self) -> int:
         """The multiprocess files a scrape reads."""
-        return len(list(self.multiproc.glob("*.db")))
+        return len(self.db_files())
 
 
 @contextmanager
@@ -85,7 +77,7 @@ def gunicorn(
     multiprocess: bool = True,
     peer_metrics: bool = False,
     **settings,
-) -> Iterator[Server]:
+) -> Iterator[ScenarioServer]:
     """Start gunicorn at once (call `ready` to wait); stop it when the block ends.
 
     `metrics` is LAB_METRICS, always chosen: the default, `all`, also exports
@@ -95,38 +87,25 @@ def gunicorn(
     `peer_metrics`: the config serves /metrics from gunicorn's master on a port
     of its own (PEER_METRICS_PORT, as lab/peers/flask_exporter.py does).
     """
-    port = free_port()
-    env = {key: value for key, value in os.environ.items() if key not in APP_DEFAULTS}
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     # Nothing leaves the machine: a StatsD host is named only where the scenario reads it.
-    env.update(APP_HOST=LOOPBACK, APP_PORT=str(port), STATSD_HOST=UNRESOLVABLE)
-    env.update({key: str(value) for key, value in settings.items()}, LAB_METRICS=metrics)
-    metrics_url = f"http://{LOOPBACK}:{port}/metrics"
-    if peer_metrics:
-        env["PEER_METRICS_PORT"] = str(free_port())
-        metrics_url = f"http://{LOOPBACK}:{env['PEER_METRICS_PORT']}/metrics"
-    with tempfile.TemporaryDirectory(prefix=f"scenario-{name}-multiproc-") as multiproc:
-        if multiprocess:
-            env["PROMETHEUS_MULTIPROC_DIR"] = multiproc
-        process = Process(
-            [sys.executable, "-m", "gunicorn", "--config", config],
-            name=f"gunicorn ({name}: {config})",
-            log=logs / f"gunicorn-{name}.log",
-            cwd=ROOT,
-            env=env,
-            preexec_fn=die_with_parent,
-        )
-        try:
-            directory = Path(multiproc) if multiprocess else None
-            yield Server(name, f"http://{LOOPBACK}:{port}", metrics_url, directory, process)
-        finally:
-            process.stop(STOP_TIMEOUT)
+    env = {"STATSD_HOST": UNRESOLVABLE, **settings, "LAB_METRICS": metrics}
+    server = ScenarioServer(
+        name,
+        config,
+        env=env,
+        log=logs / f"gunicorn-{name}.log",
+        multiprocess=multiprocess,
+        inherit_app_settings=False,
+        peer_metrics=peer_metrics,
+    )
+    with server:
+        yield server
 
 
-def ready(*servers: Server) -> None:
+def ready(*servers: ScenarioServer) -> None:
     """Wait until every server answers (they boot side by side)."""
     for server in servers:
-        server.process.wait_ready(http_ok(server.url + "/healthz"), START_TIMEOUT)
+        server.wait_ready()
 
 
 def total(samples: list[Sample], name: str, **labels: str) -> float:
@@ -143,16 +122,10 @@ def resets(values: list[float]) -> int:
 
 def settled(read: Callable[[], T], interval: float, timeout: float = 30.0) -> T:
     """Read until two reads `interval` apart agree (whatever was in transit has arrived)."""
-    previous = read()
-    deadline = time.monotonic() + timeout
-    while True:
-        time.sleep(interval)
-        current = read()
-        if current == previous:
-            return current
-        if time.monotonic() > deadline:
-            raise ScenarioError(f"a reading did not settle in {timeout:g} s ({previous}, then {current})")
-        previous = current
+    try:
+        return settled_reading(read, interval, timeout=timeout)
+    except Unsettled as error:
+        raise ScenarioError(str(error)) from None
 
 
 def ok(answers) -> int:
@@ -182,7 +155,7 @@ def push_stack(logs: Path, flush_seconds: int, schemas: str | None = None) -> It
     """carbon, StatsD (flushing every `flush_seconds`) and graphite-web, as `make native` runs them.
 
     `schemas`: carbon's storage-schemas.conf, if not the lab's (whose finest
-    StatsD archive is `flush_seconds`, lab/native_config.py).
+    StatsD archive is `flush_seconds`, lab/stack/native_config.py).
     """
     ports = Ports(
         **{
@@ -194,7 +167,7 @@ def push_stack(logs: Path, flush_seconds: int, schemas: str | None = None) -> It
         data_dir = Path(data)
         graphite_env = native.prepare(ports, data_dir, flush_seconds, None)
         if schemas is not None:
-            # prepare() wrote the lab's here, in carbon's CONF_DIR (lab/native_config.py carbon_config)
+            # prepare() wrote the lab's here, in carbon's CONF_DIR (lab/stack/native_config.py carbon_config)
             (data_dir / "carbon" / "storage-schemas.conf").write_text(schemas)
         services = [
             service

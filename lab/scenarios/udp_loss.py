@@ -14,9 +14,9 @@ from pathlib import Path
 from app.signals import HTTP_REQUESTS, METHOD, ROUTE, STATSD_PREFIX, STATSD_REQUESTS, STATUS
 
 from .. import traffic
-from ..backends import wait_for
+from ..polling import wait_for
 from ..settings import LOOPBACK, free_port
-from ..statsd_daemon import StatsdDaemon, statsd_daemon
+from ..stack.statsd_daemon import StatsdDaemon, statsd_daemon
 from .outcome import Chart, Line, Outcome, Panel, Row
 from .running import INDEX, ScenarioError, gunicorn, ok, ready, settled, total
 

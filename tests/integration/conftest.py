@@ -16,6 +16,7 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "integration" in item.nodeid.split("::")[0]:
             item.add_marker(pytest.mark.integration)
+            item.add_marker(pytest.mark.processes)  # the stack: `make check` leaves them out
 
 
 @pytest.fixture(scope="session")

@@ -14,13 +14,19 @@ from functools import cached_property
 from pathlib import Path
 
 from app import config
-from lab.backends import Alertmanager, Graphite, Prometheus, duration_seconds
-from lab.native import READY_LINE
-from lab.native_config import statsd_flush_seconds
-from lab.processes import NotReady, Process
-from lab.queries import OtelQueries, PullQueries, PushQueries, is_
+from lab import polling
+from lab.backends import Alertmanager, Graphite, Prometheus
+from lab.queries import OtelQueries, Pipelines, PullQueries, PushQueries
 from lab.rules import rule
-from lab.settings import STACK_DEFAULTS, app_environment, lab_environment
+from lab.settings import (
+    STACK_DEFAULTS,
+    app_environment,
+    duration_seconds,
+    lab_environment,
+    statsd_flush_seconds,
+)
+from lab.stack.native import READY_LINE
+from lab.stack.processes import NotReady, Process
 
 from ..helpers import ROOT, OtlpReceiver, free_port
 
@@ -50,7 +56,7 @@ class Stack:
     worker: str
     otel: str  # the OTLP receiver, which answers PromQL: Prometheus 3 itself, or the native twin
     alertmanager: str
-    alert_sink: str  # the lab's webhook receiver (lab/alert_sink.py), which Alertmanager notifies
+    alert_sink: str  # the lab's webhook receiver (lab/stack/alert_sink.py), which Alertmanager notifies
     flush_seconds: float
     started_at: float
     admin_token: str
@@ -94,25 +100,33 @@ class Stack:
         return self.app_settings["GUNICORN_WORKERS"] * self.app_settings["GUNICORN_THREADS"]
 
     @property
-    def pull(self) -> PullQueries:
-        """The contract's PromQL over this stack's app (job "app"), rates over a few scrapes as Grafana's."""
-        return PullQueries(scope=(is_("job", "app"),), window=f"{max(15, 4 * self.scrape_seconds):g}s")
-
-    @property
     def export_seconds(self) -> float:
         """How often each app worker pushes over OTLP."""
         return self.app_settings["OTEL_METRIC_EXPORT_INTERVAL"] / 1000
 
+    @cached_property
+    def pipelines(self) -> Pipelines:
+        """The contract's queries over this stack: its jobs, its STATSD_PREFIX, rates over a few scrapes
+        and exports (15 s at least, as Grafana's $__rate_interval)."""
+        return Pipelines.of_stack(
+            prefix=self.prefix,
+            scrape_seconds=self.scrape_seconds,
+            export_seconds=self.export_seconds,
+            service=self.app_settings["OTEL_SERVICE_NAME"],
+            least_seconds=15,
+        )
+
+    @property
+    def pull(self) -> PullQueries:
+        return self.pipelines.pull
+
     @property
     def otel_queries(self) -> OtelQueries:
-        """The contract's PromQL over the app's OTLP push (job: its OTEL_SERVICE_NAME), rates over exports."""
-        job = is_("job", self.app_settings["OTEL_SERVICE_NAME"])
-        return OtelQueries(scope=(job,), window=f"{max(15, 4 * self.export_seconds):g}s")
+        return self.pipelines.otel
 
     @property
     def push(self) -> PushQueries:
-        """The contract's Graphite targets under this stack's STATSD_PREFIX."""
-        return PushQueries(prefix=self.prefix)
+        return self.pipelines.push
 
     def promql(self, query: str) -> float:
         """The value of a PromQL expression that sums to one number (0 when empty)."""
@@ -140,15 +154,10 @@ class Stack:
 
 def settled(read, stack: Stack, timeout: float = 60):
     """Read totals once they have stopped moving (earlier traffic fully flushed)."""
-    deadline = time.monotonic() + timeout
-    last = read()
-    while time.monotonic() < deadline:
-        time.sleep(stack.settle_seconds())
-        current = read()
-        if current == last:
-            return current
-        last = current
-    raise AssertionError(f"a total kept moving for {timeout} s: is something else sending traffic?")
+    try:
+        return polling.settled(read, stack.settle_seconds(), timeout=timeout)
+    except polling.Unsettled as error:
+        raise AssertionError(f"{error}: is something else sending traffic?") from None
 
 
 def distinct_free_ports(names) -> dict[str, str]:
@@ -288,7 +297,7 @@ def docker_engine_reachable() -> bool:
 
 def compose_secrets_missing() -> list[str]:
     """What the compose stack and these tests need from .env (`make up` writes it all)."""
-    from lab.dotenv import GENERATED
+    from lab.stack.dotenv import GENERATED
 
     values = lab_environment()
     return [name for name in GENERATED if not values.get(name)]

@@ -16,7 +16,7 @@ import pytest
 
 from lab import traffic
 from lab.backends import Alertmanager, AlertSink, Prometheus
-from lab.faults import FaultControl
+from lab.fault_control import FaultControl
 
 from . import stack as stacks
 from .stack import PAGE

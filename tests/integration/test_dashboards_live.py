@@ -24,7 +24,7 @@ import requests
 import yaml
 
 from app.signals import ROUTE, STATSD_PREFIX
-from lab.faults import FaultControl
+from lab.fault_control import FaultControl
 from lab.queries import PushQueries, is_
 
 from ..helpers import ROOT

@@ -14,8 +14,11 @@ import sys
 import matplotlib.pyplot as plt
 import pytest
 
-from lab.backends import AlertSink, Prometheus, wait_for
-from lab.experiment import ALERT_STEP_SECONDS, BACKENDS, PHASES, Queries, otlp_receiver
+from lab.backends import AlertSink, Prometheus
+from lab.experiment.alerts import ALERT_STEP_SECONDS
+from lab.experiment.queries import Queries, otlp_receiver
+from lab.polling import wait_for
+from lab.settings import BACKENDS, PHASES
 
 from ..helpers import ROOT
 from .stack import PAGE, settled
@@ -62,7 +65,7 @@ def page_at_rest(stack) -> bool:
 @pytest.fixture(scope="module")
 def report(stack, tmp_path_factory):
     # Earlier tests' traffic must have landed, or the experiment's quiet check refuses to start.
-    queries = Queries(prefix=stack.prefix, window="1m", service=stack.app_settings["OTEL_SERVICE_NAME"])
+    queries = Queries(stack.pipelines)
     settled(
         lambda: (
             stack.promql(queries.pull.total),

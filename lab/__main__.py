@@ -21,7 +21,7 @@ from pathlib import Path
 from app.config import ConfigError
 
 from .scenarios import SCENARIOS
-from .settings import ROOT, Ports, app_environment, lab_environment, statsd_flush_seconds
+from .settings import PHASES, ROOT, Ports, app_environment, lab_environment, statsd_flush_seconds
 from .stack import deps, dotenv, native
 
 
@@ -194,12 +194,8 @@ def dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         "alertmanager": args.alertmanager or f"http://127.0.0.1:{ports.alertmanager}",
         "alert_sink": args.alert_sink or f"http://127.0.0.1:{ports.alert_sink}",
     }
-    phases = {
-        "baseline": args.baseline_seconds,
-        "error burst": args.errors_seconds,
-        "latency burst": args.latency_seconds,
-        "recovery": args.recovery_seconds,
-    }
+    options = (args.baseline_seconds, args.errors_seconds, args.latency_seconds, args.recovery_seconds)
+    phases = dict(zip(PHASES, options, strict=True))  # each phase's own --NAME-seconds, in order
     plan = cli.plan(args.phase_seconds, phases, args.rate, args.error_rate, args.latency_ms)
     native_receiver = f"http://127.0.0.1:{ports.otlp_receiver}"
     return cli.experiment(plan, urls, app_environment(), token, native_receiver, args.out)

@@ -73,7 +73,7 @@ class UdpListener:
         return Counter(line for datagram in self.datagrams(wait) for line in datagram.split("\n"))
 
 
-class TestedApp(Gunicorn):
+class ServedApp(Gunicorn):
     """The app under real gunicorn (lab/stack/gunicorn.py), as the tests read it."""
 
     def scrape(self) -> dict:
@@ -105,7 +105,7 @@ def gunicorn(**env):
     """Run the app under real gunicorn on a free port, in its own multiprocess dir; print its log if the
     block fails, and fail if SIGTERM did not stop it."""
     with tempfile.TemporaryDirectory() as logs:
-        app = TestedApp(env=env, log=Path(logs) / "output.log")
+        app = ServedApp(env=env, log=Path(logs) / "output.log")
         try:
             app.wait_ready(timeout=20)
             yield app

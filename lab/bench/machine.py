@@ -16,6 +16,7 @@ from app.config import DEFAULTS as APP_DEFAULTS
 from ..peers import PEERS
 from ..stack.gunicorn import LAB_CONFIG, STOP_TIMEOUT, Gunicorn
 from ..stack.otlp_sink import OtlpSink
+from ..stack.processes import pinned
 
 WRK_CONNECTIONS = 4
 # Every kind of answer the contract counts: 200, 404, 405, 500, and /database/'s own stats.
@@ -31,10 +32,6 @@ def cpu_plan() -> tuple[int | None, int | None]:
     if len(cpus) < 2:
         return None, None
     return cpus[-1], cpus[0]
-
-
-def pinned(command: list[str], cpu: int | None) -> list[str]:
-    return command if cpu is None else ["taskset", "-c", str(cpu), *command]
 
 
 def pin_process(pid: int, cpu: int) -> None:

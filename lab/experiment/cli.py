@@ -10,7 +10,7 @@ from app import config as app_config
 from app.config import ConfigError
 
 from ..backends import BackendError, not_answering
-from ..fault_control import FaultControl, FaultControlError
+from ..fault_control import FaultControlError
 from ..settings import PHASES, ROOT
 from . import queries, report, result, run
 
@@ -27,7 +27,6 @@ def experiment(
     otel None: found from Prometheus), write result.json and the report drawn from it alone.
 
     `environment`: the app's settings as the stack runs them (the same .env and environment)."""
-    control = FaultControl(urls["app"], token)
     try:
         otel = urls["otel"] or queries.otlp_receiver(urls["prometheus"], native_otlp_receiver)
         measured = run.Experiment(
@@ -36,7 +35,7 @@ def experiment(
             urls["prometheus"],
             urls["graphite"],
             otel,
-            control.token,
+            token,
             app_config.from_env(environment),
             alertmanager=urls["alertmanager"],
             alert_sink=urls["alert_sink"],

@@ -18,7 +18,7 @@ from pathlib import Path
 from app.config import DEFAULTS as APP_DEFAULTS
 
 from ..settings import LOOPBACK, ROOT, free_port
-from .processes import Process, die_with_parent, http_ok
+from .processes import Process, die_with_parent, http_ok, pinned
 
 LAB_CONFIG = "app/gunicorn.conf.py"
 START_TIMEOUT = 60.0  # four workers booting on a busy 2-CPU machine
@@ -70,7 +70,7 @@ class Gunicorn:
         environment.update({key: str(value) for key, value in (env or {}).items()})
         argv = [sys.executable, "-m", "gunicorn", "--config", config]
         self.process = Process(
-            argv if cpu is None else ["taskset", "-c", str(cpu), *argv],
+            pinned(argv, cpu),
             name=name or f"gunicorn ({config})",
             log=log,
             cwd=ROOT,

@@ -27,6 +27,11 @@ POLL_SECONDS = 0.05  # a check costs a connection on the loopback: cheap next to
 Check = Callable[[], bool]
 
 
+def pinned(command: list[str], cpu: int | None) -> list[str]:
+    """`command` run on one CPU (taskset), or as it is when `cpu` is None."""
+    return command if cpu is None else ["taskset", "-c", str(cpu), *command]
+
+
 class NotReady(RuntimeError):
     """A process exited before its readiness check passed, or the check timed out."""
 

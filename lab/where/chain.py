@@ -10,6 +10,7 @@ series, or calls a query of lab/queries.py that reads it on a pipeline's query s
 """
 
 import ast
+import functools
 import inspect
 import json
 import re
@@ -23,9 +24,10 @@ from ..queries import OtelQueries, PullQueries, PushQueries
 from ..rules import RULE_FILES, rules
 from ..scenarios import SCENARIOS
 from ..settings import ROOT
-from .subjects import OTLP, PULL, Subject
+from .subjects import OTLP, PULL, STATSD, Subject
 
 SIGNALS_FILE = ROOT / "app" / "signals.py"
+KINDS = ("record", "alert")  # the rules' kinds, recording rules first: an alert reads what they record
 RECORDERS = sorted(path for path in (ROOT / "app").glob("*.py") if path.name != "signals.py")
 TESTS = sorted((ROOT / "tests").rglob("test_*.py"))
 SCENARIO_MODULES = {entry.module: name for name, entry in SCENARIOS.items()}
@@ -48,12 +50,18 @@ def relative(path: Path, line: int) -> str:
     return f"{path.relative_to(ROOT)}:{line}"
 
 
-def line_of(path: Path, pattern: str) -> int:
-    """The first line of `path` that `pattern` (a regex) matches (1 if none does)."""
-    for number, text in enumerate(path.read_text().splitlines(), 1):
+@functools.cache
+def lines_of(path: Path) -> tuple[str, ...]:
+    """A file's lines, read once per run: the chains of a golden signal look in the same files."""
+    return tuple(path.read_text().splitlines())
+
+
+def line_of(path: Path, pattern: str, missing: int | None = 1) -> int | None:
+    """The first line of `path` that `pattern` (a regex) matches (`missing` if none does)."""
+    for number, text in enumerate(lines_of(path), 1):
         if re.search(pattern, text):
             return number
-    return 1
+    return missing
 
 
 def defined(subject: Subject) -> str:
@@ -80,16 +88,17 @@ def reading_rules(series: set[str]) -> list[dict]:
     """Every rule that reads one of `series`, or a series a rule before it records from them."""
     known = {name: None for name in series}  # name -> the recorded series it came through (None: itself)
     found: dict[str, dict] = {}
+    every = [
+        (kind, rule[kind], contract.promql_series(rule["expr"])) for kind in KINDS for rule in rules(kind)
+    ]
     changed = True
     while changed:
         changed = False
-        for rule in rules("record") + rules("alert"):
-            kind = "record" if "record" in rule else "alert"
-            name = rule[kind]
-            read = contract.promql_series(rule["expr"]) & set(known)
+        for kind, name, reads in every:
+            read = reads & set(known)
             if read and name not in found:
                 source = sorted(read)[0]
-                found[name] = {"kind": kind, "name": name, "via": known[source] or None}
+                found[name] = {"kind": kind, "name": name, "via": known[source]}
                 if kind == "record":
                     known[name] = known[source] or name
                 changed = True
@@ -106,8 +115,9 @@ def by_place(at: str) -> tuple[str, int]:
 
 def rule_line(kind: str, name: str) -> str:
     for path in RULE_FILES:
-        if re.search(rf"^\s*- {kind}: {re.escape(name)}\s*$", path.read_text(), re.M):
-            return relative(path, line_of(path, rf"^\s*- {kind}: {re.escape(name)}\s*$"))
+        line = line_of(path, rf"^\s*- {kind}: {re.escape(name)}\s*$", missing=None)
+        if line is not None:
+            return relative(path, line)
     return "?"
 
 
@@ -147,7 +157,7 @@ def panels(subject: Subject, recorded: dict[str, str | None]) -> list[dict]:
 
 def query_methods(subject: Subject) -> set[tuple[str, str]]:
     """(pipeline, method) of each query of lab/queries.py whose query reads the subject."""
-    classes = {PULL: PullQueries(), OTLP: OtelQueries(), "push": PushQueries(prefix=signals.STATSD_PREFIX)}
+    classes = {PULL: PullQueries(), OTLP: OtelQueries(), STATSD: PushQueries(prefix=signals.STATSD_PREFIX)}
     found = set()
     for pipeline, queries in classes.items():
         for name, method in inspect.getmembers(queries, inspect.ismethod):
@@ -158,7 +168,7 @@ def query_methods(subject: Subject) -> set[tuple[str, str]]:
             if any(p.name not in SAMPLES for p in required):
                 continue
             text = method(*(SAMPLES[p.name] for p in required))
-            if pipeline == "push":
+            if pipeline == STATSD:
                 reads = any(
                     contract.graphite_matches(path, series)
                     for path in contract.graphite_paths(text)
@@ -174,7 +184,7 @@ def query_methods(subject: Subject) -> set[tuple[str, str]]:
 def _pipeline_of(receiver: str) -> str | None:
     """Which query set a call's receiver is, by its name (stack.pull, OTEL, push, queries.otel...)."""
     text = receiver.lower()
-    for word, pipeline in (("otel", OTLP), ("push", "push"), ("pull", PULL)):
+    for word, pipeline in (("otel", OTLP), ("push", STATSD), ("pull", PULL)):
         if word in text:
             return pipeline
     return None

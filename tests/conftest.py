@@ -10,6 +10,10 @@ os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="lab-tests-mult
 
 import subprocess  # noqa: E402
 
+# matplotlib (`lab report`'s charts) lists the machine's fonts with `fc-list` the first time it is
+# imported on a machine, and caches them: done here, before any test, so that the first unmarked
+# test to draw a chart is not failed for starting a process that is matplotlib's.
+import matplotlib.font_manager  # noqa: E402, F401
 import pytest  # noqa: E402
 
 from app import create_app  # noqa: E402

@@ -15,20 +15,26 @@ from typing import NamedTuple
 
 import yaml
 
-from .settings import ROOT
+from .settings import ROOT, duration_seconds
 
 RULE_FILES = sorted((ROOT / "prometheus" / "rules").glob("*.yml"))
 
 
+def groups() -> list[dict]:
+    """Every rule group of the rule files, in their order: name, rules, and `interval` where it has one
+    (without, a group runs at prometheus.yml's evaluation_interval)."""
+    return [group for path in RULE_FILES for group in yaml.safe_load(path.read_text())["groups"]]
+
+
 def rules(kind: str) -> list[dict]:
     """Every rule of a kind ("alert" or "record") in the rule files, in their order."""
-    return [
-        rule
-        for path in RULE_FILES
-        for group in yaml.safe_load(path.read_text())["groups"]
-        for rule in group["rules"]
-        if kind in rule
-    ]
+    return [rule for group in groups() for rule in group["rules"] if kind in rule]
+
+
+def group_of(kind: str, name: str) -> dict:
+    """The group the one rule of a kind with this name is in."""
+    (found,) = [group for group in groups() for rule in group["rules"] if rule.get(kind) == name]
+    return found
 
 
 def rule(kind: str, name: str) -> dict:
@@ -39,6 +45,8 @@ def rule(kind: str, name: str) -> dict:
 
 # The window an SLO is kept over, as the recorded ratios name it (golden-signals.yml's ..._rate30d).
 SLO_WINDOW = "30d"
+# A recorded series' name, level:metric:operations (a plain metric has no colon).
+RECORDED = r"\b[a-z_]+:[a-z_]+:\w+"
 # A threshold an alert compares with: `> 0.05`.
 ABOVE = r">\s*([0-9.]+)"
 # A burn-rate clause of an SLO alert: `job:slo_..._errors:ratio_rate1h > (14.4 * 0.005)`.
@@ -80,8 +88,11 @@ class Slo(NamedTuple):
         return self.ratio + window
 
     def matcher(self, label: str) -> str:
-        """The value its recorded ratio selects a label on (the latency SLO's route and `le`)."""
-        return re.search(rf'\b{label}="([^"]*)"', rule("record", self.over("5m"))["expr"])[1]
+        """The value its recorded ratio selects a label on (the latency SLO's route and `le`), in the
+        5-minute ratio's expression or in the recorded rates it divides."""
+        ratio = rule("record", self.over("5m"))["expr"]
+        read = [rule("record", name)["expr"] for name in re.findall(RECORDED, ratio)]
+        return re.search(rf'\b{label}="([^"]*)"', "\n".join([ratio, *read]))[1]
 
 
 def burns(expr: str) -> dict[str, tuple[str, float, float]]:
@@ -108,3 +119,21 @@ def _slo(name: str, page: dict, ticket: dict) -> Slo:
     page_burn = max(factor for _, factor, _ in page.values())
     page_windows = tuple(window for window, (_, factor, _) in page.items() if factor == page_burn)
     return Slo(name, ratio, budget, page_burn, page_windows, ticket_burn)
+
+
+def interval_seconds(group: dict, evaluation: float) -> float:
+    """How often a group runs: its `interval`, or the global `evaluation` interval where it has none."""
+    return duration_seconds(group["interval"]) if "interval" in group else evaluation
+
+
+def recording_lag(name: str, evaluation: float) -> float:
+    """The longest a recorded series lags the samples it is computed from: one run of its group, plus
+    the lag of the recorded series it reads from other groups. A rule earlier in its own group adds
+    nothing: a group's rules run in order at one evaluation, each reading what the ones before wrote."""
+    group = group_of("record", name)
+    own = interval_seconds(group, evaluation)
+    upstream = [
+        recording_lag(read, evaluation) - (own if group_of("record", read)["name"] == group["name"] else 0)
+        for read in set(re.findall(RECORDED, rule("record", name)["expr"]))
+    ]
+    return own + max(upstream, default=0)

@@ -53,8 +53,8 @@ STACK_DEFAULTS = {
 
 
 def duration_seconds(text: str) -> float:
-    """A Prometheus duration (`5s`, `1m`, `500ms`) in seconds."""
-    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+    """A Prometheus duration (`5s`, `1m`, `500ms`, `30d`) in seconds."""
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
     for unit in sorted(units, key=len, reverse=True):
         if text.endswith(unit) and text[: -len(unit)].isdigit():
             return int(text[: -len(unit)]) * units[unit]

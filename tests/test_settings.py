@@ -15,7 +15,8 @@ def test_the_intervals_are_the_config_files():
 
 
 def test_durations_in_prometheus_units():
-    assert [settings.duration_seconds(text) for text in ("500ms", "5s", "2m", "1h")] == [0.5, 5, 120, 3600]
+    texts = ("500ms", "5s", "2m", "1h", "30d")
+    assert [settings.duration_seconds(text) for text in texts] == [0.5, 5, 120, 3600, 2592000]
 
 
 def test_a_route_is_named_as_app_labels_names_it():

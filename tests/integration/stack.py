@@ -4,6 +4,7 @@ The tests below do not know which one they talk to.
 """
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from app import config
 from lab import polling
 from lab.backends import Alertmanager, Graphite, Prometheus
 from lab.queries import OtelQueries, Pipelines, PullQueries, PushQueries
-from lab.rules import rule
+from lab.rules import RECORDED, recording_lag, rule
 from lab.settings import (
     STACK_DEFAULTS,
     app_environment,
@@ -77,10 +78,14 @@ class Stack:
 
     def firing_seconds(self, alert: str) -> float:
         """The longest `alert` takes to fire once the requests it counts fail, where they are most of
-        the traffic: two scrapes for rate() to see the errors, two evaluations (the recording rule,
-        then the alert that reads it), then the rule's `for:`."""
-        wait = duration_seconds(rule("alert", alert).get("for", "0s"))
-        return 2 * self.scrape_seconds + 2 * self.evaluation_seconds + wait
+        the traffic: two scrapes for rate() to see the errors, the recorded series it reads catching up
+        (one evaluation for the page's, computed from the counters; a minute more for the windows past
+        6 h, summed from the 5-minute rates once a minute), one evaluation of the alert, then its `for:`."""
+        found = rule("alert", alert)
+        recorded = set(re.findall(RECORDED, found["expr"]))
+        lag = max(recording_lag(name, self.evaluation_seconds) for name in recorded)
+        wait = duration_seconds(found.get("for", "0s"))
+        return 2 * self.scrape_seconds + lag + self.evaluation_seconds + wait
 
     def route_timings(self, receiver: str) -> tuple[float, float]:
         """group_wait and group_interval of the route to `receiver`, as this stack's Alertmanager has them."""

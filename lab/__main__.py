@@ -119,7 +119,10 @@ def main(argv: list[str] | None = None) -> int:
     redraw = commands.add_parser("report", help="redraw an experiment's report from its result.json")
     redraw.add_argument("result", type=Path, help="the result.json `lab experiment` wrote")
     redraw.add_argument("--out", type=Path, help="report directory (default: the result.json's)")
-    commands.add_parser("bench", help="measure instrumentation and scrape cost")
+    bench = commands.add_parser("bench", help="measure instrumentation and scrape cost")
+    bench.add_argument(
+        "--month", action="store_true", help="only section 5: the SLO rules on a month of history (~12 min)"
+    )
     scenario = commands.add_parser("scenario", help="a pitfall measured: truth, naive setup, the lab's")
     scenario.add_argument("id", nargs="?", choices=SCENARIOS, metavar="ID", help="see --list")
     scenario.add_argument("--list", action="store_true", help="list the scenarios and their mistakes")
@@ -143,7 +146,7 @@ def dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.command == "bench":
         from .bench import run
 
-        return run.main()
+        return run.main(month_only=args.month)
     if args.command == "dashboards":
         from .dashboards import build  # the SDK is slow to import: only this command needs it
 

@@ -44,6 +44,15 @@ class Prometheus:
         result = _get(f"{self.url}/api/v1/query", params).json()["data"]["result"]
         return float(result[0]["value"][1]) if result else empty
 
+    def samples_read(self, query: str) -> int:
+        """How many samples an instant query of `query` reads now (its `stats=all`)."""
+        params = {"query": query, "stats": "all"}
+        return int(
+            _get(f"{self.url}/api/v1/query", params).json()["data"]["stats"]["samples"][
+                "totalQueryableSamples"
+            ]
+        )
+
     def flags(self) -> dict[str, str]:
         """The command-line flags the server runs with (Prometheus's /api/v1/status/flags)."""
         return _get(f"{self.url}/api/v1/status/flags", {}).json()["data"]

@@ -22,10 +22,17 @@ which says what was measured and why that way.
    to its OTLP push. Worker CPU per request above `off`, and
    the peer's scrape after recycles (section 2) and datagrams (section 3).
 
+5. The SLO rules after a month: 1, 7 and 30 days of the app's series backfilled
+   (history.py, promtool 3), Debian's Prometheus on each with today's rules and,
+   beside them, the SLO groups as they were; each group's evaluation time and
+   samples read, and the TSDB's bytes per sample (month.py). `lab bench --month`
+   runs this section alone.
+
 Section 1 loads each variant head to head with `off` (both servers on one CPU
 at the same time) for the throughput figure, and alone for the p99: see
 `overhead`.
 
 machine.py holds the machine and the load (CPU pinning, wrk, the servers), overhead.py
-section 1, scrape.py sections 2 and 3, results.py the results file; run.py runs them in turn (`main`).
+section 1, scrape.py sections 2 and 3, results.py the results file of sections 1 to 4, history.py
+and month.py section 5; run.py runs them in turn (`main`).
 """

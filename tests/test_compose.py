@@ -80,6 +80,46 @@ def test_images_are_pinned_to_exact_versions(resolved):
         assert re.fullmatch(r"v?\d+\.\d+\.\d+(-\d+)?", tag), f"{name}: {image} is not pinned"
 
 
+IMAGES_DOC = ROOT / "docs" / "compose.md"
+DOCKERFILES = sorted(ROOT.glob("*/Dockerfile"))
+
+
+def images_table() -> dict[str, tuple[str, str]]:
+    """docs/compose.md's Images table: image -> (its tag, where the tag was confirmed)."""
+    section = IMAGES_DOC.read_text().split("\n## Images\n", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `([^`]+)` \| `([^`]+)` \| (.+) \|$", section, re.M)
+    return {image: (tag, evidence) for image, tag, evidence in rows}
+
+
+@pytest.fixture(scope="module")
+def every_image() -> dict[str, str]:
+    """image -> tag, for every image the compose files (base and overlays) and the Dockerfiles pull."""
+    overlays = sorted(ROOT.glob("compose.*.yaml"))
+    result = compose_config(SECRETS, "--format", "json", files=(COMPOSE_FILE, *overlays))
+    assert result.returncode == 0, result.stderr
+    references = {service["image"] for service in json.loads(result.stdout)["services"].values()}
+    for dockerfile in DOCKERFILES:
+        references |= set(re.findall(r"^FROM\s+(\S+)", dockerfile.read_text(), re.M))
+    assert all(":" in reference.split("/")[-1] for reference in references), references
+    return dict(reference.rsplit(":", 1) for reference in references)
+
+
+def test_every_image_and_base_image_is_pinned(every_image):
+    assert "python" in every_image  # app/Dockerfile's base is among them
+    for image, tag in every_image.items():
+        assert re.fullmatch(r"v?\d+\.\d+\.\d+(-\d+|-slim-\w+)?", tag), f"{image}:{tag} is not pinned"
+
+
+def test_every_pinned_tag_has_its_evidence_in_the_docs(every_image):
+    """A row per image, with the pinned tag and a link to where it was confirmed (or: built here)."""
+    table = images_table()
+    assert set(table) == set(every_image), "docs/compose.md's Images table and the pinned images differ"
+    for image, tag in every_image.items():
+        documented, evidence = table[image]
+        assert documented == tag, f"{image}: pinned {tag}, the docs say {documented}"
+        assert re.search(r"\(https://[^)\s]+\)", evidence) or "built here" in evidence, image
+
+
 def test_prometheus_is_on_the_v3_line(resolved):
     assert resolved["services"]["prometheus"]["image"].startswith("prom/prometheus:v3.")
 

@@ -34,6 +34,10 @@ native: deps ## the whole stack without Docker (Grafana excepted), in the foregr
 	$(PY) -m lab dotenv
 	$(PY) -m lab native
 
+native-ha: deps ## the pull side beyond one machine, natively: 2 apps, 2 Prometheus, 3 Alertmanagers, a long-term store
+	$(PY) -m lab dotenv
+	$(PY) -m lab native --ha --data-dir .lab/native-ha
+
 # An old docker client without the Compose v2 plugin says only "unknown flag: --build".
 COMPOSE_CHECK = @docker compose version >/dev/null 2>&1 || { \
 	echo "make $@ needs Docker with the Compose v2 plugin (\`docker compose version\` fails here)." >&2; \

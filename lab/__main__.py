@@ -23,6 +23,7 @@ from app.config import ConfigError
 from .scenarios import SCENARIOS
 from .settings import PHASES, ROOT, Ports, app_environment, lab_environment, statsd_flush_seconds
 from .stack import deps, dotenv, native
+from .stack.ha import HaPorts
 
 
 def interval(text: str) -> str:
@@ -81,6 +82,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     run.add_argument(
         "--no-loadgen", dest="loadgen", action="store_false", help="no load generator (exact counts)"
+    )
+    run.add_argument(
+        "--ha",
+        action="store_true",
+        help="the pull side beyond one machine: 2 app instances, 2 Prometheus replicas, "
+        "3 Alertmanagers in a cluster, a long-term store (lab/stack/ha.py)",
     )
     commands.add_parser("dotenv", help="create .env from .env.example with fresh secrets")
     faults = commands.add_parser("faults", help="show or change the app's injected faults")
@@ -176,7 +183,10 @@ def dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     except ConfigError as error:
         parser.error(str(error))
     if args.command == "native":
-        return native.run(ports, args.data_dir, args.flush_interval, args.scrape_interval, args.loadgen)
+        ha_ports = HaPorts.from_env() if args.ha else None
+        return native.run(
+            ports, args.data_dir, args.flush_interval, args.scrape_interval, args.loadgen, ha_ports
+        )
     if args.command == "alerts":
         from . import alerts
 

@@ -133,6 +133,14 @@ class Alertmanager:
     def expire(self, silence_id: str) -> None:
         _call("DELETE", f"{self.url}/api/v2/silence/{silence_id}")
 
+    def silences(self) -> list[dict]:
+        """Every silence it holds: active, pending and expired (see `status.state`)."""
+        return _get(f"{self.url}/api/v2/silences", {}).json()
+
+    def peers(self) -> list[str]:
+        """The gossip addresses of the cluster's members it sees, itself included."""
+        return [peer["address"] for peer in _get(f"{self.url}/api/v2/status", {}).json()["cluster"]["peers"]]
+
     def config(self) -> dict:
         """The configuration it runs, with its defaults filled in."""
         return yaml.safe_load(_get(f"{self.url}/api/v2/status", {}).json()["config"]["original"])

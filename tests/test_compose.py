@@ -16,7 +16,9 @@ import compose
 import pytest
 
 from app.config import DEFAULTS as APP_DEFAULTS
-from lab.settings import STACK_DEFAULTS, read_dotenv
+from lab.settings import STACK_DEFAULTS, prometheus_scrape_seconds, read_dotenv
+from lab.stack import ha
+from lab.stack.ha import HA_DEFAULTS
 
 from .helpers import ROOT
 
@@ -26,6 +28,7 @@ pytestmark = pytest.mark.processes  # a module fixture starts processes
 COMPOSE = Path(compose.__file__).parent / "docker-compose"
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 SCALE_FILE = ROOT / "compose.scale.yaml"
+HA_FILE = ROOT / "compose.ha.yaml"
 SECRETS = {"GRAFANA_ADMIN_PASSWORD": "test-password", "GRAPHITE_SECRET_KEY": "test-secret"}
 SERVICES = {"app", "worker", "prometheus", "alertmanager", "alert-sink", "graphite", "grafana", "loadgen"}
 OTLP_ENDPOINT = "http://prometheus:9090/api/v1/otlp/v1/metrics"  # Prometheus 3's OTLP receiver
@@ -359,7 +362,7 @@ def test_the_app_gets_env_values_or_its_own_defaults():
 
 def test_env_example_holds_the_python_defaults():
     # (tests/test_native_config.py checks that every port of STACK_DEFAULTS is there)
-    defaults = {**APP_DEFAULTS, **STACK_DEFAULTS}
+    defaults = {**APP_DEFAULTS, **STACK_DEFAULTS, **HA_DEFAULTS}
     example = read_dotenv(ROOT / ".env.example")
     # empty: a secret `make up` fills, or "the default"
     with_values = {name: value for name, value in example.items() if value}
@@ -375,3 +378,63 @@ def test_prometheus_keeps_the_slo_window(resolved):
     # the dashboards' error budget reads 30 days (the rules' ratio_rate30d); the default keeps 15
     assert "--storage.tsdb.retention.time=30d" in resolved["services"]["prometheus"]["command"]
     assert "rate30d" in (ROOT / "prometheus" / "rules" / "golden-signals.yml").read_text()
+
+
+@pytest.fixture(scope="module")
+def resolved_ha() -> dict:
+    result = compose_config(SECRETS, "--format", "json", files=(COMPOSE_FILE, SCALE_FILE, HA_FILE))
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def flags(service: dict, name: str) -> list[str]:
+    return [arg.split("=", 1)[1] for arg in service["command"] if arg.startswith(f"--{name}=")]
+
+
+def test_the_ha_overlay_keeps_the_base_and_adds_the_replicas_the_cluster_and_the_store(resolved_ha):
+    services = resolved_ha["services"]
+    added = {"prometheus-2", "alertmanager-2", "alertmanager-3", "long-term-store"}
+    assert set(services) == SERVICES | added
+    for name in added:
+        assert services[name].get("restart") == "unless-stopped", name
+        for port in services[name].get("ports", []):
+            assert port.get("host_ip") == "127.0.0.1", f"{name}: {port}"
+
+
+def test_both_replicas_read_the_generated_ha_config_each_under_its_own_name(resolved_ha):
+    replicas = [resolved_ha["services"][name] for name in ("prometheus", "prometheus-2")]
+    assert [r["environment"]["PROMETHEUS_REPLICA"] for r in replicas] == list(ha.REPLICAS)
+    for replica in replicas:
+        assert flags(replica, "config.file") == ["/etc/prometheus/prometheus-ha.yml"]
+        assert "--enable-feature=expand-external-labels" in replica["command"]
+    assert len({v["source"] for r in replicas for v in r["volumes"] if v["target"] == "/prometheus"}) == 2
+    # the file is what lab/stack/ha.py makes of prometheus.yml today
+    assert ha.PROMETHEUS_HA_YML.read_text() == ha.compose_prometheus_text(), "run `python -m lab.stack.ha`"
+
+
+def test_every_replica_sends_to_every_alertmanager_and_the_store_without_its_name(resolved_ha):
+    config = ha.compose_prometheus_config()
+    assert config["global"]["external_labels"] == {ha.REPLICA_LABEL: "${PROMETHEUS_REPLICA}"}
+    (alerting,) = config["alerting"]["alertmanagers"]
+    targets = alerting["static_configs"][0]["targets"]
+    peers = {name for name in resolved_ha["services"] if name.startswith("alertmanager")}
+    assert {target.split(":")[0] for target in targets} == peers
+    assert config["alerting"]["alert_relabel_configs"] == ha.drop_replica()
+    (remote,) = config["remote_write"]
+    assert remote["url"].startswith("http://long-term-store:8428/")
+    assert remote["write_relabel_configs"] == ha.drop_replica()
+
+
+def test_the_alertmanagers_gossip_with_each_other_in_one_cluster(resolved_ha):
+    services = resolved_ha["services"]
+    peers = sorted(name for name in services if name.startswith("alertmanager"))
+    assert len(peers) == 3
+    for name in peers:
+        assert flags(services[name], "cluster.listen-address") == ["0.0.0.0:9094"]
+        assert set(flags(services[name], "cluster.peer")) == {f"{p}:9094" for p in peers if p != name}
+
+
+def test_the_store_keeps_one_sample_per_scrape_interval(resolved_ha):
+    store = resolved_ha["services"]["long-term-store"]
+    (dedup,) = [arg for arg in store["command"] if arg.startswith("-dedup.minScrapeInterval=")]
+    assert dedup == f"-dedup.minScrapeInterval={prometheus_scrape_seconds():g}s"

@@ -26,7 +26,15 @@ import yaml
 from app import config
 
 from ..queries import OtelQueries, PushQueries, is_
-from ..settings import ROOT, Ports, app_environment, lab_environment
+from ..settings import (
+    ROOT,
+    Ports,
+    app_environment,
+    duration_seconds,
+    lab_environment,
+    prometheus_scrape_seconds,
+)
+from . import ha
 from . import native_config as cfg
 from .deps import STATSD_DAEMON_JS, SYSTEM_PYTHON, VICTORIA_METRICS
 from .processes import Check, Process, die_with_parent, http_ok, statsd_healthy, stop_all, tcp_open
@@ -51,9 +59,10 @@ class Stopped(Exception):
     """SIGINT or SIGTERM arrived."""
 
 
-def check_ports_free(ports: Ports, loadgen: bool) -> None:
+def check_ports_free(ports: Ports, loadgen: bool, ha_ports: ha.HaPorts | None = None) -> None:
     """Stop early, naming the variable, when a port is already taken."""
-    for name, port in ports.as_env().items():
+    every = {**ports.as_env(), **(ha_ports.as_env() if ha_ports is not None else {})}
+    for name, port in every.items():
         if name == "GRAFANA_PORT" or (name == "LOADGEN_PORT" and not loadgen):
             continue
         kind = socket.SOCK_DGRAM if name == "STATSD_PORT" else socket.SOCK_STREAM
@@ -68,10 +77,24 @@ def check_ports_free(ports: Ports, loadgen: bool) -> None:
                 )
 
 
-def prepare(ports: Ports, data_dir: Path, flush_seconds: int, scrape_interval: str | None) -> dict[str, str]:
-    """Write every derived config under data_dir; return graphite-web's environment."""
+def prepare(
+    ports: Ports,
+    data_dir: Path,
+    flush_seconds: int,
+    scrape_interval: str | None,
+    topology: ha.Topology | None = None,
+) -> dict[str, str]:
+    """Write every derived config under data_dir, the HA topology's too; return graphite-web's env."""
     for sub in ("carbon", "graphite", "logs", "run", "prometheus", "statsd", "otlp-receiver", "alertmanager"):
         (data_dir / sub).mkdir(parents=True, exist_ok=True)
+    if topology is not None:
+        for replica in ha.REPLICAS:
+            (data_dir / f"prometheus-{replica}").mkdir(exist_ok=True)
+            config = ha.prometheus_config(topology, replica, scrape_interval)
+            (data_dir / f"prometheus-{replica}" / "prometheus.yml").write_text(
+                yaml.safe_dump(config, sort_keys=False)
+            )
+        (data_dir / "long-term-store").mkdir(exist_ok=True)
     cfg.whisper_dir(data_dir).mkdir(parents=True, exist_ok=True)
     (data_dir / "carbon" / "carbon.conf").write_text(cfg.carbon_config(ports, data_dir))
     (data_dir / "carbon" / "storage-schemas.conf").write_text(cfg.storage_schemas(flush_seconds))
@@ -221,6 +244,76 @@ def services(ports: Ports, data_dir: Path, graphite_env: dict[str, str], loadgen
     return stack
 
 
+def ha_services(
+    single: list[Service], topology: ha.Topology, data_dir: Path, scrape_interval: str | None
+) -> list[Service]:
+    """The single-node services with the pull side doubled: a second app instance, two Prometheus
+    replicas, three Alertmanagers in a cluster, and the long-term store the replicas write to."""
+    loop = cfg.LOOPBACK
+    scrape = duration_seconds(scrape_interval) if scrape_interval else prometheus_scrape_seconds()
+    peer_timeout = ha.peer_timeout_seconds(scrape)
+    result: list[Service] = []
+    for service in single:
+        if service.name == "alertmanager":
+            result.append(
+                Service(
+                    "long-term-store",
+                    [str(VICTORIA_METRICS), *ha.long_term_store_argv(topology, data_dir, scrape)],
+                    http_ok(f"{topology.long_term_store}/health"),
+                    f"{topology.long_term_store}/api/v1/query?query=up (the replicas' remote write)",
+                )
+            )
+            for index, (web, _) in enumerate(topology.alertmanagers):
+                result.append(
+                    Service(
+                        f"alertmanager-{index + 1}",
+                        [
+                            "prometheus-alertmanager",
+                            *ha.alertmanager_argv(topology, data_dir, index, peer_timeout),
+                        ],
+                        http_ok(f"http://{loop}:{web}/-/ready"),
+                        f"http://{loop}:{web}/api/v2/status (cluster peers)",
+                    )
+                )
+        elif service.name == "app":
+            for index, port in enumerate(topology.apps):
+                env = {
+                    **service.env,
+                    "APP_PORT": str(port),
+                    "PROMETHEUS_MULTIPROC_DIR": str(data_dir / "run" / f"prometheus-multiproc-{index + 1}"),
+                }
+                result.append(
+                    Service(
+                        f"app-{index + 1}",
+                        service.argv,
+                        http_ok(f"http://{loop}:{port}/healthz"),
+                        f"http://{loop}:{port}/",
+                        env=env,
+                    )
+                )
+        elif service.name == "prometheus":
+            for replica, port in topology.prometheis.items():
+                directory = data_dir / f"prometheus-{replica}"
+                argv = [
+                    "prometheus",
+                    f"--config.file={directory / 'prometheus.yml'}",
+                    f"--storage.tsdb.path={directory / 'data'}",
+                    "--storage.tsdb.retention.time=30d",
+                    f"--web.listen-address={loop}:{port}",
+                ]
+                result.append(
+                    Service(
+                        f"prometheus-{replica}",
+                        argv,
+                        http_ok(f"http://{loop}:{port}/-/ready"),
+                        f"http://{loop}:{port}/targets",
+                    )
+                )
+        else:
+            result.append(service)
+    return result
+
+
 def _system_env(extra: dict[str, str]) -> dict[str, str]:
     # Debian's Python runs graphite: keep the venv's interpreter settings out.
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONHOME", "PYTHONPATH")}
@@ -256,23 +349,34 @@ def _raise_stopped(signum, frame):
 
 
 def run(
-    ports: Ports, data_dir: Path, flush_seconds: int, scrape_interval: str | None, loadgen: bool = True
+    ports: Ports,
+    data_dir: Path,
+    flush_seconds: int,
+    scrape_interval: str | None,
+    loadgen: bool = True,
+    ha_ports: ha.HaPorts | None = None,
 ) -> int:
-    """Start the stack, report its URLs, and supervise it until told to stop."""
-    check_ports_free(ports, loadgen)
+    """Start the stack (the HA topology with `ha_ports`), report its URLs, and supervise it until told
+    to stop: the single-node stack stops as a whole when a service dies; the HA topology restarts it."""
+    check_ports_free(ports, loadgen, ha_ports)
     if not VICTORIA_METRICS.exists():
         sys.exit(f"{VICTORIA_METRICS} is missing: `make deps` (python -m lab deps) fetches it")
     data_dir = data_dir.resolve()
-    graphite_env = prepare(ports, data_dir, flush_seconds, scrape_interval)
+    topology = ha.Topology(ports, ha_ports) if ha_ports is not None else None
+    graphite_env = prepare(ports, data_dir, flush_seconds, scrape_interval, topology)
     logs = data_dir / "logs"
     started: list[Service] = []
     signal.signal(signal.SIGINT, _raise_stopped)
     signal.signal(signal.SIGTERM, _raise_stopped)
     try:
-        for service in services(ports, data_dir, graphite_env, loadgen):
+        stack = services(ports, data_dir, graphite_env, loadgen)
+        if topology is not None:
+            stack = ha_services(stack, topology, data_dir, scrape_interval)
+        for service in stack:
             started.append(service)
             start(service, logs)
-            print(f"  {service.name:<15}{service.url}", flush=True)
+            pid = f"pid {service.process.pid:<8}" if topology is not None else ""
+            print(f"  {service.name:<17}{pid}{service.url}", flush=True)
         print(f"{READY_LINE}: data in {data_dir}, logs in {logs}", flush=True)
         print(
             "Grafana does not run natively (no package for this machine): use `docker compose up` "
@@ -281,13 +385,23 @@ def run(
         )
         while True:
             for service in started:
-                if service.process.poll() is not None:
+                if service.process.poll() is None:
+                    continue
+                if topology is None:
                     print(
                         f"{service.name} exited with {service.process.returncode}; stopping the stack\n"
                         f"{service.process.tail()}",
                         file=sys.stderr,
                     )
                     return 1
+                print(
+                    f"{service.name} (pid {service.process.pid}) exited with {service.process.returncode}; "
+                    f"restarting it in {ha.RESTART_SECONDS:g} s",
+                    flush=True,
+                )
+                time.sleep(ha.RESTART_SECONDS)
+                start(service, logs)
+                print(f"{service.name} restarted: pid {service.process.pid}", flush=True)
             time.sleep(0.5)
     except Stopped:
         return 0
@@ -298,6 +412,11 @@ def run(
         # A second Ctrl-C must not cut the shutdown short.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        # The last started first: a service stops before those it sends to.
-        stop_all([service.process for service in reversed(started) if service.process], STOP_TIMEOUT)
+        # The last started first: a service stops before those it sends to. The Prometheus replicas
+        # flush their remote write on the way out: they stop, and are waited for, while the
+        # long-term store still takes it.
+        replicas = [s for s in started if topology is not None and s.name.startswith("prometheus-")]
+        stop_all([service.process for service in reversed(replicas) if service.process], STOP_TIMEOUT)
+        rest = [s for s in reversed(started) if s not in replicas and s.process]
+        stop_all([service.process for service in rest], STOP_TIMEOUT)
         print("native stack stopped", flush=True)

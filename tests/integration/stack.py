@@ -26,6 +26,7 @@ from lab.settings import (
     lab_environment,
     statsd_flush_seconds,
 )
+from lab.stack.ha import HA_DEFAULTS
 from lab.stack.native import READY_LINE
 from lab.stack.processes import NotReady, Process
 
@@ -180,9 +181,14 @@ class NativeRunner:
     """`python -m lab native` on free ports in a temporary data dir, as a process."""
 
     def __init__(
-        self, ports: dict[str, str] | None = None, data_dir: str | None = None, loadgen: bool = False
+        self,
+        ports: dict[str, str] | None = None,
+        data_dir: str | None = None,
+        loadgen: bool = False,
+        ha: bool = False,
     ):
-        self.ports = ports or distinct_free_ports(STACK_DEFAULTS)
+        self.ha = ha  # the HA topology (lab/stack/ha.py): its extra ports too
+        self.ports = ports or distinct_free_ports({**STACK_DEFAULTS, **(HA_DEFAULTS if ha else {})})
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="lab-native-")
         self.loadgen = loadgen  # off by default: the tests count exact traffic
         # One log per runner: a second runner may share the data dir (and the services' logs in it).
@@ -197,6 +203,8 @@ class NativeRunner:
         argv += ["--flush-interval", str(FLUSH_SECONDS), "--scrape-interval", SCRAPE_INTERVAL]
         if not self.loadgen:
             argv.append("--no-loadgen")
+        if self.ha:
+            argv.append("--ha")
         self.process = Process(argv, name="the native stack", log=self.log, cwd=ROOT, env=env)
         try:
             self.process.wait_ready(self._ready, timeout=120)
@@ -215,6 +223,17 @@ class NativeRunner:
     def children(self) -> list[int]:
         """The pids of the services the runner started."""
         return self.process.children()
+
+    def pid(self, service: str) -> int:
+        """The pid of a service of the HA topology, as the runner last printed it (started or restarted)."""
+        found = None
+        for line in self.output:
+            if match := re.match(rf"\s*{re.escape(service)}\s+pid (\d+)", line) or re.match(
+                rf"{re.escape(service)} restarted: pid (\d+)", line
+            ):
+                found = int(match[1])
+        assert found is not None, f"the runner never printed a pid for {service}"
+        return found
 
     def wait(self, timeout: float = 60) -> int:
         return self.process.wait(timeout=timeout)

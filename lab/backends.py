@@ -53,6 +53,11 @@ class Prometheus:
             ]
         )
 
+    def rule_group_intervals(self) -> dict[str, float]:
+        """How often each of its rule groups runs, in seconds, by group name (its /api/v1/rules)."""
+        groups = _get(f"{self.url}/api/v1/rules", {}).json()["data"]["groups"]
+        return {group["name"]: float(group["interval"]) for group in groups}
+
     def flags(self) -> dict[str, str]:
         """The command-line flags the server runs with (Prometheus's /api/v1/status/flags)."""
         return _get(f"{self.url}/api/v1/status/flags", {}).json()["data"]

@@ -121,19 +121,23 @@ def _slo(name: str, page: dict, ticket: dict) -> Slo:
     return Slo(name, ratio, budget, page_burn, page_windows, ticket_burn)
 
 
-def interval_seconds(group: dict, evaluation: float) -> float:
-    """How often a group runs: its `interval`, or the global `evaluation` interval where it has none."""
+def interval_seconds(group: dict, evaluation: float, running: dict[str, float] | None = None) -> float:
+    """How often a group runs: as a running Prometheus says (`running`: group name -> seconds, from
+    its /api/v1/rules), else its `interval`, or the global `evaluation` interval where it has none."""
+    if running and group["name"] in running:
+        return running[group["name"]]
     return duration_seconds(group["interval"]) if "interval" in group else evaluation
 
 
-def recording_lag(name: str, evaluation: float) -> float:
+def recording_lag(name: str, evaluation: float, running: dict[str, float] | None = None) -> float:
     """The longest a recorded series lags the samples it is computed from: one run of its group, plus
     the lag of the recorded series it reads from other groups. A rule earlier in its own group adds
     nothing: a group's rules run in order at one evaluation, each reading what the ones before wrote."""
     group = group_of("record", name)
-    own = interval_seconds(group, evaluation)
+    own = interval_seconds(group, evaluation, running)
     upstream = [
-        recording_lag(read, evaluation) - (own if group_of("record", read)["name"] == group["name"] else 0)
+        recording_lag(read, evaluation, running)
+        - (own if group_of("record", read)["name"] == group["name"] else 0)
         for read in set(re.findall(RECORDED, rule("record", name)["expr"]))
     ]
     return own + max(upstream, default=0)

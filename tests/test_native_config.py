@@ -2,10 +2,12 @@
 
 import json
 import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
 
+from lab.rules import RULE_FILES, groups
 from lab.settings import Ports, read_dotenv
 from lab.stack import native_config as cfg
 from lab.stack.deps import VICTORIA_METRICS
@@ -195,3 +197,14 @@ def test_victoria_metrics_accepts_the_relabel_config(tmp_path):
         [str(VICTORIA_METRICS), "-dryRun", f"-relabelConfig={relabel}"], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_a_shortened_scrape_shortens_each_group_interval_in_proportion(tmp_path):
+    """At 1 s scrapes (the tests'), the once-a-minute SLO groups run every 12 s: as many scrapes apart."""
+    files = cfg.scaled_rule_files(tmp_path, "1s")
+    assert sorted(Path(f).name for f in files) == sorted(path.name for path in RULE_FILES)
+    scaled = {
+        g["name"]: g.get("interval") for f in files for g in yaml.safe_load(Path(f).read_text())["groups"]
+    }
+    assert scaled == {g["name"]: ("12s" if "interval" in g else None) for g in groups()}
+    assert {g["interval"] for g in groups() if "interval" in g} == {"1m"}

@@ -91,6 +91,10 @@ def prepare(
         for replica in ha.REPLICAS:
             (data_dir / f"prometheus-{replica}").mkdir(exist_ok=True)
             config = ha.prometheus_config(topology, replica, scrape_interval)
+            if scrape_interval:
+                config["rule_files"] = cfg.scaled_rule_files(
+                    data_dir / "prometheus" / "rules", scrape_interval
+                )
             (data_dir / f"prometheus-{replica}" / "prometheus.yml").write_text(
                 yaml.safe_dump(config, sort_keys=False)
             )
@@ -103,6 +107,8 @@ def prepare(
         json.dumps(cfg.statsd_config(ports, flush_seconds), indent=2)
     )
     prometheus = cfg.prometheus_config(ports, scrape_interval)
+    if scrape_interval:
+        prometheus["rule_files"] = cfg.scaled_rule_files(data_dir / "prometheus" / "rules", scrape_interval)
     (data_dir / "prometheus" / "prometheus.yml").write_text(yaml.safe_dump(prometheus, sort_keys=False))
     alertmanager = cfg.alertmanager_config(ports, scrape_interval)
     cfg.alertmanager_config_file(data_dir).write_text(yaml.safe_dump(alertmanager, sort_keys=False))

@@ -84,7 +84,8 @@ class Stack:
         6 h, summed from the 5-minute rates once a minute), one evaluation of the alert, then its `for:`."""
         found = rule("alert", alert)
         recorded = set(re.findall(RECORDED, found["expr"]))
-        lag = max(recording_lag(name, self.evaluation_seconds) for name in recorded)
+        running = Prometheus(self.prometheus).rule_group_intervals()  # natively, scaled to its scrapes
+        lag = max(recording_lag(name, self.evaluation_seconds, running) for name in recorded)
         wait = duration_seconds(found.get("for", "0s"))
         return 2 * self.scrape_seconds + lag + self.evaluation_seconds + wait
 

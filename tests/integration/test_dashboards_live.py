@@ -24,6 +24,7 @@ import requests
 import yaml
 
 from app.signals import ROUTE, STATSD_PREFIX
+from lab.backends import Prometheus
 from lab.fault_control import FaultControl
 from lab.queries import PushQueries, is_
 from lab.rules import groups, interval_seconds
@@ -99,7 +100,8 @@ def traffic(stack) -> float:
 def eventually(stack, read, failure: str):
     """Poll `read()` until it returns something (points, values); fail with `failure`. A panel reading
     a series recorded once a minute (the SLO budget's 30 days) may wait for that group's next run."""
-    slowest = max(interval_seconds(group, stack.evaluation_seconds) for group in groups())
+    running = Prometheus(stack.prometheus).rule_group_intervals()
+    slowest = max(interval_seconds(group, stack.evaluation_seconds, running) for group in groups())
     deadline = time.monotonic() + max(20 * stack.settle_seconds(), slowest + 4 * stack.settle_seconds())
     while not (result := read()):
         assert time.monotonic() < deadline, failure

@@ -12,6 +12,7 @@ import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import yaml
 from dotenv import dotenv_values
@@ -106,24 +107,33 @@ def app_environment(environ=None, dotenv: Path = ROOT / ".env") -> dict[str, str
     return {name: value for name, value in lab_environment(environ, dotenv).items() if name in APP_DEFAULTS}
 
 
-def ports_of(defaults: dict[str, int], merged: dict[str, str]) -> dict[str, int]:
-    """Each `NAME_PORT` of `defaults` as `merged` (environment and .env) sets it, by field name (`name`),
-    or a ConfigError naming the bad value."""
-    values = {}
-    for name, default in defaults.items():
-        raw = merged.get(name) or default
-        try:
-            port = int(raw)
-        except ValueError:
-            raise ConfigError(f"{name}={raw!r}: expected a port number") from None
-        if not 0 < port < 65536:
-            raise ConfigError(f"{name}={raw!r}: expected a port number from 1 to 65535")
-        values[name.removesuffix("_PORT").lower()] = port
-    return values
+class PortSet:
+    """A set of `NAME_PORT` variables, one field each (`name`), with their defaults in DEFAULTS."""
+
+    DEFAULTS: ClassVar[dict[str, int]]
+
+    @classmethod
+    def from_env(cls, environ=None, dotenv: Path = ROOT / ".env"):
+        """The environment wins over `.env`, which wins over the defaults; a ConfigError names a bad value."""
+        merged = lab_environment(environ, dotenv)
+        values = {}
+        for name, default in cls.DEFAULTS.items():
+            raw = merged.get(name) or default
+            try:
+                port = int(raw)
+            except ValueError:
+                raise ConfigError(f"{name}={raw!r}: expected a port number") from None
+            if not 0 < port < 65536:
+                raise ConfigError(f"{name}={raw!r}: expected a port number from 1 to 65535")
+            values[name.removesuffix("_PORT").lower()] = port
+        return cls(**values)
+
+    def as_env(self) -> dict[str, str]:
+        return {f"{field.upper()}_PORT": str(port) for field, port in vars(self).items()}
 
 
 @dataclass(frozen=True)
-class Ports:
+class Ports(PortSet):
     app: int
     worker: int
     prometheus: int
@@ -139,11 +149,4 @@ class Ports:
     alert_sink: int
     otlp_receiver: int
 
-    @classmethod
-    def from_env(cls, environ=None, dotenv: Path = ROOT / ".env") -> "Ports":
-        """The environment wins over `.env`, which wins over the defaults."""
-        merged = lab_environment(environ, dotenv)
-        return cls(**ports_of(STACK_DEFAULTS, merged))
-
-    def as_env(self) -> dict[str, str]:
-        return {f"{field.upper()}_PORT": str(port) for field, port in vars(self).items()}
+    DEFAULTS: ClassVar[dict[str, int]] = STACK_DEFAULTS

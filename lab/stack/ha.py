@@ -19,8 +19,9 @@ compose's `restart: unless-stopped` would, and the runner says so: kill one (its
 the runner prints) and watch the others carry on.
 """
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import yaml
 
@@ -29,8 +30,7 @@ from ..settings import (
     PROMETHEUS_YML,
     ROOT,
     Ports,
-    lab_environment,
-    ports_of,
+    PortSet,
     prometheus_scrape_seconds,
 )
 from . import native_config as cfg
@@ -61,7 +61,7 @@ def peer_timeout_seconds(scrape_seconds: float) -> float:
 
 
 @dataclass(frozen=True)
-class HaPorts:
+class HaPorts(PortSet):
     app_2: int
     prometheus_2: int
     alertmanager_2: int
@@ -71,12 +71,7 @@ class HaPorts:
     alertmanager_3_cluster: int
     long_term_store: int
 
-    @classmethod
-    def from_env(cls, environ=None, dotenv: Path = ROOT / ".env") -> "HaPorts":
-        return cls(**ports_of(HA_DEFAULTS, lab_environment(environ, dotenv)))
-
-    def as_env(self) -> dict[str, str]:
-        return {f"{field.name.upper()}_PORT": str(getattr(self, field.name)) for field in fields(self)}
+    DEFAULTS: ClassVar[dict[str, int]] = HA_DEFAULTS
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,6 @@ from ..settings import (
     ROOT,
     Ports,
     PortSet,
-    prometheus_scrape_seconds,
 )
 from . import native_config as cfg
 
@@ -57,7 +56,7 @@ PEER_TIMEOUT_SECONDS = 15
 
 def peer_timeout_seconds(scrape_seconds: float) -> float:
     """--cluster.peer-timeout at a scrape interval: the default at prometheus.yml's, in proportion else."""
-    return PEER_TIMEOUT_SECONDS * scrape_seconds / prometheus_scrape_seconds()
+    return cfg.shortened(PEER_TIMEOUT_SECONDS, scrape_seconds)
 
 
 @dataclass(frozen=True)
@@ -133,16 +132,13 @@ def alertmanager_argv(topology: Topology, data_dir: Path, index: int, peer_timeo
     """One Alertmanager of the cluster: its own storage, gossip with the two others."""
     web, gossip = topology.alertmanagers[index]
     peers = [f"{LOOPBACK}:{port}" for i, (_, port) in enumerate(topology.alertmanagers) if i != index]
-    return [
-        f"--config.file={cfg.alertmanager_config_file(data_dir)}",
-        f"--storage.path={data_dir / 'alertmanager' / f'data-{index + 1}'}",
-        f"--web.listen-address={LOOPBACK}:{web}",
-        f"--web.external-url=http://{LOOPBACK}:{web}",
+    cluster = [
         f"--cluster.listen-address={LOOPBACK}:{gossip}",
         f"--cluster.advertise-address={LOOPBACK}:{gossip}",
         *[f"--cluster.peer={peer}" for peer in peers],
         f"--cluster.peer-timeout={peer_timeout:g}s",
     ]
+    return cfg.alertmanager_argv(topology.ports, data_dir, web, f"data-{index + 1}", cluster)
 
 
 def long_term_store_argv(topology: Topology, data_dir: Path, scrape_seconds: float) -> list[str]:

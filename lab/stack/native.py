@@ -87,14 +87,15 @@ def prepare(
     """Write every derived config under data_dir, the HA topology's too; return graphite-web's env."""
     for sub in ("carbon", "graphite", "logs", "run", "prometheus", "statsd", "otlp-receiver", "alertmanager"):
         (data_dir / sub).mkdir(parents=True, exist_ok=True)
+    # A shortened scrape interval shortens the rule groups' own intervals too: copies of the rules.
+    rules = (
+        cfg.scaled_rule_files(data_dir / "prometheus" / "rules", scrape_interval) if scrape_interval else None
+    )
     if topology is not None:
         for replica in ha.REPLICAS:
             (data_dir / f"prometheus-{replica}").mkdir(exist_ok=True)
             config = ha.prometheus_config(topology, replica, scrape_interval)
-            if scrape_interval:
-                config["rule_files"] = cfg.scaled_rule_files(
-                    data_dir / "prometheus" / "rules", scrape_interval
-                )
+            config["rule_files"] = rules or config["rule_files"]
             (data_dir / f"prometheus-{replica}" / "prometheus.yml").write_text(
                 yaml.safe_dump(config, sort_keys=False)
             )
@@ -107,8 +108,7 @@ def prepare(
         json.dumps(cfg.statsd_config(ports, flush_seconds), indent=2)
     )
     prometheus = cfg.prometheus_config(ports, scrape_interval)
-    if scrape_interval:
-        prometheus["rule_files"] = cfg.scaled_rule_files(data_dir / "prometheus" / "rules", scrape_interval)
+    prometheus["rule_files"] = rules or prometheus["rule_files"]
     (data_dir / "prometheus" / "prometheus.yml").write_text(yaml.safe_dump(prometheus, sort_keys=False))
     alertmanager = cfg.alertmanager_config(ports, scrape_interval)
     cfg.alertmanager_config_file(data_dir).write_text(yaml.safe_dump(alertmanager, sort_keys=False))
@@ -225,18 +225,7 @@ def services(ports: Ports, data_dir: Path, graphite_env: dict[str, str], loadgen
             f"http://{loop}:{ports.worker}/metrics",
             env=app_env,
         ),
-        Service(
-            "prometheus",
-            [
-                "prometheus",
-                f"--config.file={data_dir / 'prometheus' / 'prometheus.yml'}",
-                f"--storage.tsdb.path={data_dir / 'prometheus' / 'data'}",
-                "--storage.tsdb.retention.time=30d",  # the SLOs' window, as in compose
-                f"--web.listen-address={loop}:{ports.prometheus}",
-            ],
-            http_ok(f"http://{loop}:{ports.prometheus}/-/ready"),
-            f"http://{loop}:{ports.prometheus}/targets",
-        ),
+        prometheus_service("prometheus", data_dir / "prometheus", ports.prometheus),
     ]
     if loadgen:
         stack.append(
@@ -248,6 +237,19 @@ def services(ports: Ports, data_dir: Path, graphite_env: dict[str, str], loadgen
             )
         )
     return stack
+
+
+def prometheus_service(name: str, directory: Path, port: int) -> Service:
+    """Debian's Prometheus with its prometheus.yml and TSDB in `directory`, on the loopback."""
+    url = f"http://{cfg.LOOPBACK}:{port}"
+    argv = [
+        "prometheus",
+        f"--config.file={directory / 'prometheus.yml'}",
+        f"--storage.tsdb.path={directory / 'data'}",
+        "--storage.tsdb.retention.time=30d",  # the SLOs' window, as in compose
+        f"--web.listen-address={cfg.LOOPBACK}:{port}",
+    ]
+    return Service(name, argv, http_ok(f"{url}/-/ready"), f"{url}/targets")
 
 
 def ha_services(
@@ -299,21 +301,8 @@ def ha_services(
                 )
         elif service.name == "prometheus":
             for replica, port in topology.prometheis.items():
-                directory = data_dir / f"prometheus-{replica}"
-                argv = [
-                    "prometheus",
-                    f"--config.file={directory / 'prometheus.yml'}",
-                    f"--storage.tsdb.path={directory / 'data'}",
-                    "--storage.tsdb.retention.time=30d",
-                    f"--web.listen-address={loop}:{port}",
-                ]
                 result.append(
-                    Service(
-                        f"prometheus-{replica}",
-                        argv,
-                        http_ok(f"http://{loop}:{port}/-/ready"),
-                        f"http://{loop}:{port}/targets",
-                    )
+                    prometheus_service(f"prometheus-{replica}", data_dir / f"prometheus-{replica}", port)
                 )
         else:
             result.append(service)

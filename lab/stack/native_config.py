@@ -13,6 +13,7 @@ import yaml
 
 from app.signals import prometheus_name
 
+from ..rules import RULE_FILES
 from ..settings import (
     LOOPBACK,
     PROMETHEUS_YML,
@@ -89,20 +90,24 @@ def prometheus_config(ports: Ports, scrape_interval: str | None = None) -> dict:
     return config
 
 
+def shortened(seconds: float, scrape_seconds: float) -> float:
+    """A duration set for prometheus.yml's scrape interval, at another (the tests' 1 s) in proportion:
+    what took so many scrapes still does."""
+    return seconds * scrape_seconds / prometheus_scrape_seconds()
+
+
 def scaled_rule_files(rules_dir: Path, scrape_interval: str) -> list[str]:
-    """The rule files with each group's own `interval` shortened in proportion to a shortened scrape
-    interval (the tests': the once-a-minute SLO groups run every 12 s at 1 s scrapes), written to
-    `rules_dir`: a rule still runs once every so many scrapes. The paths, for prometheus.yml."""
-    scale = duration_seconds(scrape_interval) / prometheus_scrape_seconds()
+    """The rule files (lab/rules.py's RULE_FILES) with each group's own `interval` shortened with a
+    shortened scrape interval (the tests': the once-a-minute SLO groups run every 12 s at 1 s
+    scrapes), written to `rules_dir`. The paths, for prometheus.yml."""
+    scrape = duration_seconds(scrape_interval)
     rules_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for path in sorted((PROMETHEUS_YML.parent / "rules").glob("*.yml")):
+    for path in RULE_FILES:
         document = yaml.safe_load(path.read_text())
         for group in document["groups"]:
             if "interval" in group:
-                seconds = max(
-                    duration_seconds(scrape_interval), round(duration_seconds(group["interval"]) * scale)
-                )
+                seconds = max(scrape, round(shortened(duration_seconds(group["interval"]), scrape)))
                 group["interval"] = f"{seconds:g}s"
         (rules_dir / path.name).write_text(yaml.safe_dump(document, sort_keys=False))
         written.append(str(rules_dir / path.name))
@@ -287,21 +292,29 @@ def alertmanager_config(ports: Ports, scrape_interval: str | None = None) -> dic
             else:
                 raise ValueError(f"{ALERTMANAGER_YML}: no native address for webhook {webhook['url']}")
     if scrape_interval:
-        scale = duration_seconds(scrape_interval) / prometheus_scrape_seconds()
         for name in ALERTMANAGER_TIMINGS:
-            seconds = max(1, round(duration_seconds(config["route"][name]) * scale))
-            config["route"][name] = f"{seconds}s"
+            timing = shortened(duration_seconds(config["route"][name]), duration_seconds(scrape_interval))
+            config["route"][name] = f"{max(1, round(timing))}s"
     return config
 
 
-def alertmanager_argv(ports: Ports, data_dir: Path) -> list[str]:
-    """Debian's prometheus-alertmanager (after the binary) on loopback, alone: no cluster port."""
+def alertmanager_argv(
+    ports: Ports,
+    data_dir: Path,
+    web: int | None = None,
+    storage: str = "data",
+    cluster: list[str] | None = None,
+) -> list[str]:
+    """Debian's prometheus-alertmanager (after the binary) on loopback: alone, with no gossip port on
+    every interface; or, given its `web` port, its `storage` directory and its `cluster` flags, one
+    node of a cluster (ha.py)."""
+    web = web or ports.alertmanager
     return [
         f"--config.file={alertmanager_config_file(data_dir)}",
-        f"--storage.path={data_dir / 'alertmanager' / 'data'}",
-        f"--web.listen-address={LOOPBACK}:{ports.alertmanager}",
-        f"--web.external-url=http://{LOOPBACK}:{ports.alertmanager}",
-        "--cluster.listen-address=",  # a single Alertmanager: no gossip port on every interface
+        f"--storage.path={data_dir / 'alertmanager' / storage}",
+        f"--web.listen-address={LOOPBACK}:{web}",
+        f"--web.external-url=http://{LOOPBACK}:{web}",
+        *(cluster if cluster is not None else ["--cluster.listen-address="]),
     ]
 
 

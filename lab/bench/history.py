@@ -1,6 +1,6 @@
 """A month of the lab's series, as Prometheus would have scraped them, and their continuation live.
 
-Section 4 (month.py) needs what a stack holds after 30 days: the app's request counter and
+Section 5 (month.py) needs what a stack holds after 30 days: the app's request counter and
 latency histogram, one sample every scrape interval, for the load generator's mix of routes
 (loadgen/locustfile.py's task weights, at locust.conf's users, one request per second each),
 and the 5-minute rates the SLO groups record from them. `promtool tsdb create-blocks-from

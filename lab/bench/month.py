@@ -1,4 +1,4 @@
-"""Section 4: the SLO rules after a month of history, the rules as they were and as they are.
+"""Section 5: the SLO rules after a month of history, the rules as they were and as they are.
 
 A stack the tests start is minutes old; the lab's Prometheus keeps 30 days. For 1, 7 and 30 days
 of history (history.py: the app's series at the scrape interval, backfilled with promtool 3), this
@@ -37,7 +37,7 @@ from ..stack.deps import PROMTOOL_3
 from ..stack.processes import Process, die_with_parent, http_ok
 from .history import DAY, LiveMetrics, Traffic, backfill, load_mix
 from .machine import send_mix, servers
-from .scrape import samples
+from .scrape import exposed_samples, samples
 
 HISTORIES_DAYS = (1, 7, 30)
 MEASURE_SECONDS = 190  # at each history: 38 evaluations of a 5 s group, three of a 1 m one
@@ -201,7 +201,7 @@ def app_series() -> int:
 def month(
     histories: tuple[int, ...] = HISTORIES_DAYS, seconds: float = MEASURE_SECONDS, progress=print
 ) -> Month:
-    """Section 4, from start to end: a few minutes of backfill, then `seconds` at each history (days)."""
+    """Section 5, from start to end: a few minutes of backfill, then `seconds` at each history (days)."""
     if not PROMTOOL_3.exists():
         raise SystemExit(f"{PROMTOOL_3} is missing: `make deps` fetches promtool 3 into .lab/debian")
     started = time.monotonic()
@@ -219,9 +219,8 @@ def month(
         history = work / "history"
         history.mkdir()
         backfilled = backfill(str(PROMTOOL_3), traffic, end, pool, history)
-        all_blocks = sorted(
-            pool.iterdir(), key=lambda b: json.loads((b / "meta.json").read_text())["minTime"]
-        )
+        starts = {block: json.loads((block / "meta.json").read_text())["minTime"] for block in pool.iterdir()}
+        all_blocks = sorted(starts, key=starts.get)
         size, count = block_stats(all_blocks)
         before = work / "before.yml"
         before.write_text(yaml.safe_dump(before_rules(), sort_keys=False))
@@ -235,13 +234,12 @@ def month(
         prometheus_series = recorded_series = 0
         for days in histories:
             since = (end - days * DAY) * 1000
-            blocks = [b for b in all_blocks if json.loads((b / "meta.json").read_text())["minTime"] >= since]
+            blocks = [block for block in all_blocks if starts[block] >= since]
             progress(f"    {days} days of history: {len(blocks)} blocks, {seconds:g} s of evaluations")
             process, url = run_prometheus(work / f"run-{days}", blocks, live.target, [RULES_FILE, before])
             try:
                 costs[days] = measure(url, rule_groups, evaluation, seconds)
-                own = requests.get(f"{url}/metrics", timeout=10).text
-                prometheus_series = sum(1 for line in own.splitlines() if line and not line.startswith("#"))
+                prometheus_series = exposed_samples(requests.get(f"{url}/metrics", timeout=10).text)
                 names = "|".join(r["record"] for r in rules("record"))
                 recorded_series = int(Prometheus(url).value(f'count({{__name__=~"{names}"}})'))
             finally:

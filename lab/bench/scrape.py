@@ -37,7 +37,11 @@ def scrape_ms(server: BenchServer) -> float:
 
 
 def samples(server: BenchServer) -> int:
-    body = request(server.metrics_url).decode()
+    return exposed_samples(request(server.metrics_url).decode())
+
+
+def exposed_samples(body: str) -> int:
+    """The samples of a /metrics answer in the text format: its lines that are not comments."""
     return sum(1 for line in body.splitlines() if line and not line.startswith("#"))
 
 

@@ -12,6 +12,7 @@ Prometheus, `otel` the OTLP receiver (in compose the same Prometheus; natively
 VictoriaMetrics), `graphite` graphite-web.
 """
 
+import functools
 import json
 import math
 import os
@@ -27,7 +28,6 @@ from app.signals import ROUTE, STATSD_PREFIX
 from lab.backends import Prometheus
 from lab.fault_control import FaultControl
 from lab.queries import PushQueries, is_
-from lab.rules import groups, interval_seconds
 
 from ..helpers import ROOT
 
@@ -97,11 +97,16 @@ def traffic(stack) -> float:
     return started
 
 
+@functools.cache
+def slowest_group_seconds(prometheus: str) -> float:
+    """How often the running Prometheus's slowest rule group runs (natively, shortened with its scrapes)."""
+    return max(Prometheus(prometheus).rule_group_intervals().values())
+
+
 def eventually(stack, read, failure: str):
     """Poll `read()` until it returns something (points, values); fail with `failure`. A panel reading
     a series recorded once a minute (the SLO budget's 30 days) may wait for that group's next run."""
-    running = Prometheus(stack.prometheus).rule_group_intervals()
-    slowest = max(interval_seconds(group, stack.evaluation_seconds, running) for group in groups())
+    slowest = slowest_group_seconds(stack.prometheus)
     deadline = time.monotonic() + max(20 * stack.settle_seconds(), slowest + 4 * stack.settle_seconds())
     while not (result := read()):
         assert time.monotonic() < deadline, failure

@@ -159,19 +159,24 @@ def test_killing_a_replica_loses_no_request_and_no_scrape_in_the_long_term_store
     series = query.removeprefix("sum(").removesuffix(")")
     ended = time.time()
     time.sleep(REMOTE_WRITE_DEADLINE_SECONDS + stack.scrape_seconds)  # the replicas' last batches land
+    interval = stack.scrape_seconds
+    # The store keeps the last sample of each interval, which may lie past either end of an interval
+    # cut by [started, ended]: the whole intervals in between are compared, read with an interval
+    # to spare on each side.
     export = requests.get(
         f"{long_term_store(runner)}/api/v1/export",
-        params={"match[]": series, "start": started, "end": ended},
+        params={"match[]": series, "start": started - interval, "end": ended + interval},
         timeout=10,
     )
     stored = [t / 1000 for line in export.text.splitlines() for t in json.loads(line)["timestamps"]]
-    range_query = {"query": f"{series}[{int(ended - started) + 1}s]", "time": ended}
+    range_query = {"query": f"{series}[{int(ended - started) + 2}s]", "time": ended}
     answer = requests.get(f"{replicas(runner)['b']}/api/v1/query", params=range_query, timeout=10).json()
     scraped = [float(t) for result in answer["data"]["result"] for t, _ in result["values"]]
-    interval = stack.scrape_seconds
+    whole = range(int(started // interval) + 1, int(ended // interval))  # the intervals inside
     assert scraped and stored
-    missing = {int(t // interval) for t in scraped if t < ended} - {int(t // interval) for t in stored}
-    assert not missing, f"the store has no sample in {len(missing)} of the {len(scraped)} intervals b scraped"
+    inside = {int(t // interval) for t in scraped} & set(whole)
+    missing = inside - {int(t // interval) for t in stored}
+    assert not missing, f"the store has no sample in {len(missing)} of the {len(inside)} intervals b scraped"
     # once the replica is back, its copy deduplicates with b's: still exactly what was sent
     time.sleep(3 * stack.settle_seconds())
     assert store.value(query) == before + sent

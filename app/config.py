@@ -34,6 +34,10 @@ DEFAULTS = {
     # rest of its OTEL_* variables itself: timeouts, headers, OTEL_RESOURCE_ATTRIBUTES).
     # The endpoint is the receiver on the compose network, as STATSD_HOST is.
     "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "http://prometheus:9090/api/v1/otlp/v1/metrics",
+    # More receivers, comma-separated, each with a reader and an exporter of its own beside the one
+    # above (the lab's, not OpenTelemetry's: its variable names one endpoint). The HA topology sends
+    # to both Prometheus replicas (docs/beyond-one-machine.md); empty: the one endpoint above.
+    "OTLP_EXTRA_METRICS_ENDPOINTS": "",
     "OTEL_METRIC_EXPORT_INTERVAL": 5000,  # ms; the SDK's own default is 60 s
     "OTEL_SERVICE_NAME": "app",  # becomes the `job` label, as the scrape job's name
     # e.g. deployment.environment=lab: read by the SDK itself; listed so compose passes it on.
@@ -92,9 +96,28 @@ def pipelines(lab_metrics: str) -> frozenset[str]:
     return frozenset(names)
 
 
+def otlp_endpoints(settings: Mapping) -> list[str]:
+    """Every OTLP/HTTP metrics endpoint the app exports to: OpenTelemetry's, then the lab's extra ones."""
+    extra = settings["OTLP_EXTRA_METRICS_ENDPOINTS"]
+    named = [("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", settings["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"])]
+    if extra.strip():
+        named += [("OTLP_EXTRA_METRICS_ENDPOINTS", endpoint.strip()) for endpoint in extra.split(",")]
+    for name, endpoint in named:
+        scheme, _, rest = endpoint.partition("://")
+        if scheme not in ("http", "https") or not rest.strip("/"):
+            raise ConfigError(f"{name}: {endpoint!r} is not an http:// or https:// URL")
+    endpoints = [endpoint for _, endpoint in named]
+    if len(set(endpoints)) != len(endpoints):
+        raise ConfigError(
+            f"OTLP_EXTRA_METRICS_ENDPOINTS={extra!r}: names an endpoint twice (every point twice)"
+        )
+    return endpoints
+
+
 def validate(settings: dict) -> dict:
     """Check the settings that depend on each other or on a fixed choice."""
     pipelines(settings["LAB_METRICS"])
+    otlp_endpoints(settings)
     if settings["DB_DELAY_MIN_SECONDS"] > settings["DB_DELAY_MAX_SECONDS"]:
         raise ConfigError(
             f"DB_DELAY_MIN_SECONDS={settings['DB_DELAY_MIN_SECONDS']} is above "

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from flask import Flask
 
 from . import faults
-from .config import pipelines
+from .config import otlp_endpoints, pipelines
 from .labels import UNMATCHED_ROUTE, Routes, method_label
 from .pull import FaultGauges, PullRecorder, exposition
 from .push import PushRecorder
@@ -59,7 +59,7 @@ class Metrics:
             from .otel import OtelRecorder
 
             otel = OtelRecorder(
-                config["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"],
+                otlp_endpoints(config),
                 config["OTEL_METRIC_EXPORT_INTERVAL"],
                 config["OTEL_SERVICE_NAME"],
             )

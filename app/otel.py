@@ -25,6 +25,7 @@ milliseconds, and the same edges in all pipelines make their quantiles agree.
 """
 
 import uuid
+from collections.abc import Sequence
 
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.sdk.metrics import MeterProvider
@@ -51,32 +52,40 @@ FLUSH_TIMEOUT_MS = 5000  # a worker's last export; gunicorn's graceful timeout i
 
 
 def meter_provider(
-    endpoint: str, export_interval_ms: int, service_name: str, *, shutdown_on_exit: bool = False
+    endpoints: Sequence[str], export_interval_ms: int, service_name: str, *, shutdown_on_exit: bool = False
 ) -> MeterProvider:
-    """A worker's MeterProvider: OTLP/HTTP to `endpoint` every `export_interval_ms`, a
-    `service.instance.id` of its own, the lab's bucket edges on both histograms."""
+    """A worker's MeterProvider: OTLP/HTTP to each of `endpoints` every `export_interval_ms`, a
+    `service.instance.id` of its own, the lab's bucket edges on both histograms.
+
+    More than one endpoint (the HA topology's two Prometheus replicas) gets a reader each, with its
+    own exporter and export thread: the SDK's way to send the same measurements to several places.
+    A receiver that is down or slow then delays only its own exports, never the other's, and each
+    reader keeps its own cumulative state, so each receiver gets whole totals."""
     # OTEL_RESOURCE_ATTRIBUTES (read by the SDK) adds to these; the instance id is this process's.
     resource = Resource.create({SERVICE_NAME: service_name, SERVICE_INSTANCE_ID: str(uuid.uuid4())})
-    reader = PeriodicExportingMetricReader(
-        OTLPMetricExporter(endpoint=endpoint), export_interval_millis=export_interval_ms
-    )
+    readers = [
+        PeriodicExportingMetricReader(
+            OTLPMetricExporter(endpoint=endpoint), export_interval_millis=export_interval_ms
+        )
+        for endpoint in endpoints
+    ]
     buckets = ExplicitBucketHistogramAggregation(LATENCY_BUCKETS)
     views = [
         View(instrument_name=instrument.name, aggregation=buckets)
         for instrument in (OTEL_REQUEST_DURATION, OTEL_DB_QUERY_DURATION)
     ]
     return MeterProvider(
-        metric_readers=[reader], resource=resource, views=views, shutdown_on_exit=shutdown_on_exit
+        metric_readers=readers, resource=resource, views=views, shutdown_on_exit=shutdown_on_exit
     )
 
 
 class OtelRecorder:
     """Record requests with the OpenTelemetry SDK and push them over OTLP/HTTP."""
 
-    def __init__(self, endpoint: str, export_interval_ms: int, service_name: str):
+    def __init__(self, endpoints: Sequence[str], export_interval_ms: int, service_name: str):
         # Not the global provider: each app built (tests build many) owns its own, and closes it.
         # Nor an atexit hook: gunicorn's worker_exit flushes it, and close() ends it in tests.
-        self.provider = meter_provider(endpoint, export_interval_ms, service_name)
+        self.provider = meter_provider(endpoints, export_interval_ms, service_name)
         meter = self.provider.get_meter("observability-lab")
         self._duration = _create(meter, OTEL_REQUEST_DURATION)
         self._active = _create(meter, OTEL_ACTIVE_REQUESTS)

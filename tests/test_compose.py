@@ -11,10 +11,12 @@ import re
 import subprocess
 import tomllib
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import compose
 import pytest
 
+from app import config
 from app.config import DEFAULTS as APP_DEFAULTS
 from lab.settings import STACK_DEFAULTS, prometheus_scrape_seconds, read_dotenv
 from lab.stack import ha
@@ -423,6 +425,15 @@ def test_every_replica_sends_to_every_alertmanager_and_the_store_without_its_nam
     (remote,) = config["remote_write"]
     assert remote["url"].startswith("http://long-term-store:8428/")
     assert remote["write_relabel_configs"] == ha.drop_replica()
+
+
+def test_the_app_exports_otlp_to_both_replicas_each_by_its_own_exporter(resolved_ha):
+    services = resolved_ha["services"]
+    endpoints = config.otlp_endpoints(config.from_env(services["app"]["environment"]))
+    assert [urlsplit(endpoint).netloc for endpoint in endpoints] == ["prometheus:9090", "prometheus-2:9090"]
+    assert len({urlsplit(endpoint).path for endpoint in endpoints}) == 1  # the same receiver, twice
+    for name in ("prometheus", "prometheus-2"):
+        assert "--web.enable-otlp-receiver" in services[name]["command"], name
 
 
 def test_the_alertmanagers_gossip_with_each_other_in_one_cluster(resolved_ha):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from app.config import DEFAULTS, ConfigError, from_env, pipelines
+from app.config import DEFAULTS, ConfigError, from_env, otlp_endpoints, pipelines
 
 PIPELINE_LIST = "expected all, off, or a comma-separated list of prometheus, statsd, otel (each once)"
 
@@ -50,12 +50,43 @@ def test_values_are_converted_to_the_defaults_types():
         ({"GUNICORN_WORKERS": "0"}, "GUNICORN_WORKERS=0: must be above 0"),
         ({"GUNICORN_MAX_REQUESTS": "-1"}, "GUNICORN_MAX_REQUESTS='-1': must not be negative"),
         ({"DB_DELAY_MIN_SECONDS": "5"}, "DB_DELAY_MIN_SECONDS=5.0 is above DB_DELAY_MAX_SECONDS=3.0"),
+        (
+            {"OTLP_EXTRA_METRICS_ENDPOINTS": "http://b:9090/v1,prometheus-2:9090"},
+            "OTLP_EXTRA_METRICS_ENDPOINTS: 'prometheus-2:9090' is not an http:// or https:// URL",
+        ),
+        (
+            {"OTLP_EXTRA_METRICS_ENDPOINTS": "http://b/v1,"},
+            "OTLP_EXTRA_METRICS_ENDPOINTS: '' is not an http:// or https:// URL",
+        ),
+        (
+            {"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "http://"},
+            "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: 'http://' is not an http:// or https:// URL",
+        ),
+        (
+            {
+                "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "http://a/v1",
+                "OTLP_EXTRA_METRICS_ENDPOINTS": "http://a/v1",
+            },
+            "OTLP_EXTRA_METRICS_ENDPOINTS='http://a/v1': names an endpoint twice (every point twice)",
+        ),
     ],
 )
 def test_a_bad_value_is_named(env, message):
     with pytest.raises(ConfigError) as error:
         from_env(env)
     assert str(error.value) == message
+
+
+def test_otlp_endpoints_are_opentelemetrys_then_the_extra_ones():
+    one = from_env({"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "http://a:9090/v1"})
+    assert otlp_endpoints(one) == ["http://a:9090/v1"]
+    two = from_env(
+        {
+            "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": "http://a/v1",
+            "OTLP_EXTRA_METRICS_ENDPOINTS": " http://b/v1 ",
+        }
+    )
+    assert otlp_endpoints(two) == ["http://a/v1", "http://b/v1"]
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ from app.signals import (
     SEMCONV_ROUTE,
     SEMCONV_STATUS,
 )
+from lab.stack.otlp_sink import OtlpSink
 
 from .helpers import free_port, gunicorn, wait_until
 
@@ -80,6 +81,27 @@ def test_a_receiver_that_is_down_costs_no_request_and_no_count_once_it_is_back(m
     otlp_server.answer = 200
     # cumulative: the first export that gets through carries every request so far
     wait_until(lambda: otlp_server.total(DURATION), 20, 15, "requests in the export after the outage")
+
+
+def test_two_receivers_each_get_every_count_and_one_down_does_not_hold_up_the_other(make_app, otlp_server):
+    """OTLP_EXTRA_METRICS_ENDPOINTS (the HA topology's second replica): a reader and an exporter each."""
+    with OtlpSink() as other:
+        other.answer = 503  # down: its exporter retries in its own thread
+        app = otel_app(make_app, otlp_server.url, OTLP_EXTRA_METRICS_ENDPOINTS=other.url)
+        client = app.test_client()
+        for _ in range(9):
+            assert client.get("/").status_code == 200
+        wait_until(lambda: otlp_server.total(DURATION), 9, 15, "the receiver that is up")
+        assert other.total(DURATION) == 0
+        other.answer = 200
+        # each reader keeps its own cumulative totals: the one that was down gets them whole
+        wait_until(lambda: other.total(DURATION), 9, 15, "the receiver that was down, once back")
+        for _ in range(3):
+            assert client.get("/").status_code == 200
+        app.extensions["lab.metrics"].close()
+        assert (otlp_server.total(DURATION), other.total(DURATION)) == (12, 12)
+        # the same worker, so the same instance, at both
+        assert otlp_server.instances() == other.instances() and len(other.instances()) == 1
 
 
 def test_no_receiver_at_all_still_answers_every_request(make_app):

@@ -19,7 +19,7 @@ import os
 
 from opentelemetry import metrics
 
-from app.config import from_env
+from app.config import from_env, otlp_endpoints
 from app.otel import meter_provider
 from lab.peers import lab_gunicorn_settings
 
@@ -39,7 +39,7 @@ def post_fork(server, worker):
     # The lab's own provider (app/otel.py), so both push alike; the global one, which the
     # instrumentation records through, shut down (its last export) by the SDK's atexit hook.
     provider = meter_provider(
-        settings["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"],
+        otlp_endpoints(settings),
         settings["OTEL_METRIC_EXPORT_INTERVAL"],
         settings["OTEL_SERVICE_NAME"],
         shutdown_on_exit=True,

@@ -3,7 +3,8 @@
 The single-node stack with its pull side doubled or tripled, each node a process on the loopback:
 
 - two app instances (gunicorn masters on APP_PORT and APP_2_PORT), each with its own multiprocess
-  directory; both push to the one StatsD daemon and the one OTLP receiver;
+  directory; both push to the one StatsD daemon, and over OTLP to two receivers, replica a's and
+  replica b's (OTLP_EXTRA_METRICS_ENDPOINTS: a reader and an exporter per receiver in each worker);
 - two Prometheus replicas scraping both instances and the worker, each naming itself in
   `external_labels` (replica="a", "b"), each sending its alerts to all three Alertmanagers and
   remote-writing to the long-term store, the replica label dropped on both ways out, so that the two
@@ -45,6 +46,9 @@ HA_DEFAULTS = {
     "ALERTMANAGER_2_CLUSTER_PORT": 9196,
     "ALERTMANAGER_3_CLUSTER_PORT": 9197,
     "LONG_TERM_STORE_PORT": 8429,
+    # the OTLP push's second receiver, replica b's (Debian's Prometheus has none: VictoriaMetrics, as
+    # the single node's OTLP_RECEIVER_PORT)
+    "OTLP_RECEIVER_2_PORT": 8430,
 }
 REPLICAS = ("a", "b")  # the Prometheus replicas' names, in external_labels
 REPLICA_LABEL = "replica"
@@ -69,6 +73,7 @@ class HaPorts(PortSet):
     alertmanager_2_cluster: int
     alertmanager_3_cluster: int
     long_term_store: int
+    otlp_receiver_2: int
 
     DEFAULTS: ClassVar[dict[str, int]] = HA_DEFAULTS
 

@@ -100,6 +100,7 @@ def prepare(
                 yaml.safe_dump(config, sort_keys=False)
             )
         (data_dir / "long-term-store").mkdir(exist_ok=True)
+        (data_dir / "otlp-receiver-2").mkdir(exist_ok=True)
     cfg.whisper_dir(data_dir).mkdir(parents=True, exist_ok=True)
     (data_dir / "carbon" / "carbon.conf").write_text(cfg.carbon_config(ports, data_dir))
     (data_dir / "carbon" / "storage-schemas.conf").write_text(cfg.storage_schemas(flush_seconds))
@@ -283,10 +284,29 @@ def ha_services(
                         f"http://{loop}:{web}/api/v2/status (cluster peers)",
                     )
                 )
+        elif service.name == "otlp-receiver":
+            second = f"http://{loop}:{topology.ha.otlp_receiver_2}"
+            result += [
+                service,
+                Service(
+                    "otlp-receiver-2",
+                    [
+                        str(VICTORIA_METRICS),
+                        *cfg.otlp_receiver_argv(
+                            topology.ports, data_dir, "otlp-receiver-2", topology.ha.otlp_receiver_2
+                        ),
+                    ],
+                    http_ok(f"{second}/health"),
+                    f"{second}/api/v1/query?query=up (replica b's OTLP receiver)",
+                ),
+            ]
         elif service.name == "app":
             for index, port in enumerate(topology.apps):
                 env = {
                     **service.env,
+                    "OTLP_EXTRA_METRICS_ENDPOINTS": (
+                        f"http://{loop}:{topology.ha.otlp_receiver_2}{cfg.OTLP_RECEIVER_PATH}"
+                    ),
                     "APP_PORT": str(port),
                     "PROMETHEUS_MULTIPROC_DIR": str(data_dir / "run" / f"prometheus-multiproc-{index + 1}"),
                 }

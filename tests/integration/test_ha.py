@@ -23,7 +23,7 @@ from lab.fault_control import FaultControl
 from lab.queries import is_
 from lab.stack.ha import peer_timeout_seconds
 
-from ..helpers import wait_until
+from ..helpers import OtlpReceiver, wait_until
 from .stack import PAGE, NativeRunner, settled
 
 LOOP = "http://127.0.0.1"
@@ -91,11 +91,15 @@ def test_two_instances_count_exactly_per_instance_and_summed_in_every_pipeline(r
     otel_total = otel.total(is_(otel.names.route, "/"), is_(otel.names.status, "200"))
     statsd_total = push.requests("index", "GET", "200", per_second=False)
 
+    second_receiver = OtlpReceiver(url(runner, "OTLP_RECEIVER_2_PORT"))
+
     def read():
         pulled = {
             (name, i): Prometheus(u).value(q) for name, u in backends.items() for i, q in per_instance.items()
         }
-        return pulled, stack.otel_promql(otel_total), stack.graphite_sum(statsd_total)
+        # each worker exports to both OTLP receivers, replica a's and b's, by an exporter each
+        pushed = (stack.otel_promql(otel_total), second_receiver.value(otel_total))
+        return pulled, pushed, stack.graphite_sum(statsd_total)
 
     before_pull, before_otel, before_statsd = settled(read, stack)
     for instance, target in apps(runner).items():
@@ -110,13 +114,14 @@ def test_two_instances_count_exactly_per_instance_and_summed_in_every_pipeline(r
             f"{name}: {query}",
         )
     total = sum(sent.values())
-    wait_until(lambda: stack.otel_promql(otel_total), before_otel + total, timeout, otel_total)
+    wait_until(lambda: read()[1], (before_otel[0] + total, before_otel[1] + total), timeout, otel_total)
     wait_until(lambda: stack.graphite_sum(statsd_total), before_statsd + total, timeout, statsd_total)
     # and stay there: nothing counted twice once both copies have landed
     time.sleep(stack.settle_seconds())
     after_pull, after_otel, after_statsd = read()
     assert after_pull == {key: before + sent[key[1]] for key, before in before_pull.items()}
-    assert (after_otel, after_statsd) == (before_otel + total, before_statsd + total)
+    assert after_otel == (before_otel[0] + total, before_otel[1] + total)
+    assert after_statsd == before_statsd + total
     # StatsD's in-flight gauge, the sum of both instances' workers' deltas, rises and comes back to 0
     with ThreadPoolExecutor(max_workers=6) as pool:
         targets = [target + "/database/" for target in apps(runner).values()] * 3  # 3 at once on each

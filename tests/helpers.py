@@ -1,7 +1,6 @@
 """Small tools the tests share: parse a scrape, listen like StatsD, find a port."""
 
 import contextlib
-import dataclasses
 import signal
 import socket
 import tempfile
@@ -16,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from lab.backends import Prometheus
 from lab.polling import wait_for
-from lab.settings import Ports, free_port
+from lab.settings import free_port
 from lab.stack import native_config
 from lab.stack.deps import VICTORIA_METRICS
 from lab.stack.gunicorn import Gunicorn
@@ -166,11 +165,10 @@ class OtlpReceiver(NamedTuple):
 @contextlib.contextmanager
 def otlp_receiving(data_dir: Path, port: int):
     """The native stack's OTLP receiver on `port`, as lab/stack/native.py runs it; data in data_dir."""
-    ports = dataclasses.replace(Ports.from_env({}, dotenv=data_dir / "no.env"), otlp_receiver=port)
     relabel = native_config.otlp_relabel_file(data_dir)
     relabel.parent.mkdir(parents=True, exist_ok=True)
     relabel.write_text(yaml.safe_dump(native_config.otlp_relabel_config("")))
-    argv = [str(VICTORIA_METRICS), *native_config.otlp_receiver_argv(ports, data_dir)]
+    argv = [str(VICTORIA_METRICS), *native_config.otlp_receiver_argv(port, data_dir)]
     url = f"http://127.0.0.1:{port}"
     with serving(argv, url + "/health", name="otlp-receiver"):
         yield OtlpReceiver(url)

@@ -152,7 +152,7 @@ def test_the_load_generator_runs_the_compose_command_on_loopback():
 
 
 def test_the_otlp_receiver_binds_loopback_and_keeps_data_in_the_data_dir(tmp_path):
-    argv = cfg.otlp_receiver_argv(PORTS, tmp_path)
+    argv = cfg.otlp_receiver_argv(PORTS.otlp_receiver, tmp_path)
     flags = dict(option.partition("=")[::2] for option in argv)
     assert flags["-httpListenAddr"] == "127.0.0.1:18428"
     assert flags["-storageDataPath"] == str(tmp_path / "otlp-receiver" / "data")
@@ -161,7 +161,9 @@ def test_the_otlp_receiver_binds_loopback_and_keeps_data_in_the_data_dir(tmp_pat
 
 
 def test_the_otlp_receiver_names_and_shows_series_as_prometheus_3_does(tmp_path):
-    flags = dict(option.partition("=")[::2] for option in cfg.otlp_receiver_argv(PORTS, tmp_path))
+    flags = dict(
+        option.partition("=")[::2] for option in cfg.otlp_receiver_argv(PORTS.otlp_receiver, tmp_path)
+    )
     assert "-opentelemetry.usePrometheusNaming" in flags
     # its default (30s) would hide the last six exports of each worker from every query
     assert flags["-search.latencyOffset"] == "0s"

@@ -191,13 +191,8 @@ def services(ports: Ports, data_dir: Path, graphite_env: dict[str, str], loadgen
             f"http://{loop}:{ports.graphite}/render?target={requests_per_flush}&from=-15min",
             env=graphite_env,
         ),
-        Service(
-            "otlp-receiver",
-            [str(VICTORIA_METRICS), *cfg.otlp_receiver_argv(ports, data_dir)],
-            http_ok(f"{otlp_receiver}/health"),
-            # Debian's build has no web UI (vmui): a query of the Prometheus API instead.
-            f"{otlp_receiver}/api/v1/query?{urlencode({'query': requests_pushed})}",
-        ),
+        # Debian's build has no web UI (vmui): a query of the Prometheus API instead.
+        otlp_receiver_service("otlp-receiver", ports.otlp_receiver, data_dir, {"query": requests_pushed}),
         Service(
             "alert-sink",
             [sys.executable, str(ALERT_SINK), "--host", loop, "--port", str(ports.alert_sink)],
@@ -253,6 +248,14 @@ def prometheus_service(name: str, directory: Path, port: int) -> Service:
     return Service(name, argv, http_ok(f"{url}/-/ready"), f"{url}/targets")
 
 
+def otlp_receiver_service(name: str, port: int, data_dir: Path, query: dict[str, str]) -> Service:
+    """Debian's VictoriaMetrics as an OTLP receiver on `port`, its storage under data_dir/`name`;
+    the URL it is shown by asks it `query`."""
+    url = f"http://{cfg.LOOPBACK}:{port}"
+    argv = [str(VICTORIA_METRICS), *cfg.otlp_receiver_argv(port, data_dir, name)]
+    return Service(name, argv, http_ok(f"{url}/health"), f"{url}/api/v1/query?{urlencode(query)}")
+
+
 def ha_services(
     single: list[Service], topology: ha.Topology, data_dir: Path, scrape_interval: str | None
 ) -> list[Service]:
@@ -261,6 +264,7 @@ def ha_services(
     loop = cfg.LOOPBACK
     scrape = duration_seconds(scrape_interval) if scrape_interval else prometheus_scrape_seconds()
     peer_timeout = ha.peer_timeout_seconds(scrape)
+    second_otlp_receiver = f"http://{loop}:{topology.ha.otlp_receiver_2}{cfg.OTLP_RECEIVER_PATH}"
     result: list[Service] = []
     for service in single:
         if service.name == "alertmanager":
@@ -285,28 +289,16 @@ def ha_services(
                     )
                 )
         elif service.name == "otlp-receiver":
-            second = f"http://{loop}:{topology.ha.otlp_receiver_2}"
-            result += [
-                service,
-                Service(
-                    "otlp-receiver-2",
-                    [
-                        str(VICTORIA_METRICS),
-                        *cfg.otlp_receiver_argv(
-                            topology.ports, data_dir, "otlp-receiver-2", topology.ha.otlp_receiver_2
-                        ),
-                    ],
-                    http_ok(f"{second}/health"),
-                    f"{second}/api/v1/query?query=up (replica b's OTLP receiver)",
-                ),
-            ]
+            # replica b's OTLP receiver, beside replica a's
+            second = otlp_receiver_service(
+                "otlp-receiver-2", topology.ha.otlp_receiver_2, data_dir, {"query": "up"}
+            )
+            result += [service, second]
         elif service.name == "app":
             for index, port in enumerate(topology.apps):
                 env = {
                     **service.env,
-                    "OTLP_EXTRA_METRICS_ENDPOINTS": (
-                        f"http://{loop}:{topology.ha.otlp_receiver_2}{cfg.OTLP_RECEIVER_PATH}"
-                    ),
+                    "OTLP_EXTRA_METRICS_ENDPOINTS": second_otlp_receiver,
                     "APP_PORT": str(port),
                     "PROMETHEUS_MULTIPROC_DIR": str(data_dir / "run" / f"prometheus-multiproc-{index + 1}"),
                 }

@@ -225,19 +225,17 @@ DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 """
 
 
-def otlp_receiver_argv(
-    ports: Ports, data_dir: Path, name: str = "otlp-receiver", port: int | None = None
-) -> list[str]:
+def otlp_receiver_argv(port: int, data_dir: Path, name: str = "otlp-receiver") -> list[str]:
     """VictoriaMetrics's options (after the binary) as the native stack's OTLP receiver.
 
     Prometheus 3's naming (`-opentelemetry.usePrometheusNaming`, the relabeling
     below). Queries see a sample once it is searchable, 2-3 s after it arrives
     (its buffers flush every 2 s), with no latency offset on top (the default
     hides the newest 30 s). Every sample is kept (no -dedup.minScrapeInterval):
-    the lab counts exactly. `name` and `port`: the HA topology's second receiver (its own storage).
+    the lab counts exactly. `name`: its storage's directory (the HA topology has two receivers).
     """
     return [
-        f"-httpListenAddr={LOOPBACK}:{ports.otlp_receiver if port is None else port}",
+        f"-httpListenAddr={LOOPBACK}:{port}",
         f"-storageDataPath={data_dir / name / 'data'}",
         "-retentionPeriod=15d",  # Prometheus's default
         "-opentelemetry.usePrometheusNaming",

@@ -34,7 +34,7 @@ native: deps ## the whole stack without Docker (Grafana excepted), in the foregr
 	$(PY) -m lab dotenv
 	$(PY) -m lab native
 
-native-ha: deps ## the pull side beyond one machine, natively: 2 apps, 2 Prometheus, 3 Alertmanagers, a long-term store
+native-ha: deps ## beyond one machine, natively: 2 apps, 2 Prometheus, 3 Alertmanagers, a store; StatsD proxy, relay, 3 graphites
 	$(PY) -m lab dotenv
 	$(PY) -m lab native --ha --data-dir .lab/native-ha
 
@@ -58,13 +58,17 @@ down: ## stop the compose stack (data stays in named volumes; `docker compose do
 	$(COMPOSE_CHECK)
 	docker compose down
 
-test: install deps ## every test: unit tests, then integration tests against a live native stack
-	$(PY) -m pytest
+# Two workers, each test file whole on one, the files of the one live stack together, the groups that
+# start stacks sent out first (tests/conftest.py).
+PARALLEL := -n 2 --dist loadgroup --no-loadscope-reorder
+
+test: install deps ## every test: unit tests and integration tests against live native stacks, on 2 workers
+	$(PY) -m pytest $(PARALLEL)
 
 check: install deps ## the edit-test loop: lint, then every test that starts no process (under a minute)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(PY) -m pytest -q -m "not processes"
+	$(PY) -m pytest -q -m "not processes" $(PARALLEL)
 
 bench: install deps ## measure instrumentation and scrape cost on this machine (bench/results.md)
 	$(PY) -m lab bench

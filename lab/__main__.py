@@ -86,8 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument(
         "--ha",
         action="store_true",
-        help="the pull side beyond one machine: 2 app instances, 2 Prometheus replicas, "
-        "3 Alertmanagers in a cluster, a long-term store (lab/stack/ha.py)",
+        help="beyond one machine: 2 app instances, 2 Prometheus replicas, 3 Alertmanagers in a cluster, "
+        "a long-term store (lab/stack/ha.py); a StatsD proxy before 2 nodes, a carbon-relay, 3 carbon "
+        "caches and graphite-webs (lab/stack/ha_push.py)",
     )
     commands.add_parser("dotenv", help="create .env from .env.example with fresh secrets")
     faults = commands.add_parser("faults", help="show or change the app's injected faults")
@@ -118,6 +119,18 @@ def main(argv: list[str] | None = None) -> int:
         "--latency-ms", type=number(20, 10_000), default=200, help="added in the latency burst (20 to 10000)"
     )
     experiment.add_argument("--out", type=Path, help="report directory (default: reports/experiment-<time>)")
+    experiment.add_argument(
+        "--node-failures",
+        action="store_true",
+        help="instead of the bursts: on the native HA stack (make native-ha), kill a node of each tier at "
+        "once under --rate traffic for --phase-seconds; a table per pipeline (reports/node-failures-<time>)",
+    )
+    experiment.add_argument(
+        "--data-dir",
+        type=Path,
+        default=ROOT / ".lab" / "native-ha",
+        help="the native HA stack's data dir, for --node-failures (its runner's pids.json)",
+    )
     experiment.add_argument("--alertmanager", help="default: http://127.0.0.1:$ALERTMANAGER_PORT")
     experiment.add_argument(
         "--alert-sink", help="the webhook sink's URL (default: http://127.0.0.1:$ALERT_SINK_PORT)"
@@ -129,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     bench = commands.add_parser("bench", help="measure instrumentation and scrape cost")
     bench.add_argument(
         "--month", action="store_true", help="only section 5: the SLO rules on a month of history (~12 min)"
+    )
+    bench.add_argument(
+        "--ha", action="store_true", help="only section 6: what the HA topology costs (~3 min)"
     )
     scenario = commands.add_parser("scenario", help="a pitfall measured: truth, naive setup, the lab's")
     scenario.add_argument("id", nargs="?", choices=SCENARIOS, metavar="ID", help="see --list")
@@ -153,7 +169,7 @@ def dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.command == "bench":
         from .bench import run
 
-        return run.main(month_only=args.month)
+        return run.main(month_only=args.month, ha_only=args.ha)
     if args.command == "dashboards":
         from .dashboards import build  # the SDK is slow to import: only this command needs it
 
@@ -197,6 +213,13 @@ def dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         from . import fault_control
 
         return fault_control.command(app, token, args.error_rate, args.latency_ms, args.route, args.clear)
+    if args.node_failures:
+        from app import config as app_config
+
+        from .experiment import failures
+
+        settings = app_config.from_env(app_environment())
+        return failures.command(args.data_dir, args.phase_seconds, args.rate, args.out, settings)
     from .experiment import cli
 
     urls = {

@@ -62,6 +62,13 @@ class Prometheus:
         """The command-line flags the server runs with (Prometheus's /api/v1/status/flags)."""
         return _get(f"{self.url}/api/v1/status/flags", {}).json()["data"]
 
+    def sample_times(self, selector: str, start: float, end: float) -> list[list[float]]:
+        """The raw samples' times of each series of `selector` from `start` to `end` (an instant query of
+        a range selector, which Prometheus and VictoriaMetrics both answer with the samples themselves)."""
+        params = {"query": f"{selector}[{max(1, math.ceil(end - start))}s]", "time": end}
+        result = _get(f"{self.url}/api/v1/query", params).json()["data"]["result"]
+        return [[float(t) for t, _ in series["values"]] for series in result]
+
     def series(self, query: str, start: float, end: float, step: float) -> list[tuple[float, float]]:
         """(time, value) points of a range query, summed to one series; NaN points dropped."""
         params = {"query": query, "start": start, "end": end, "step": step}

@@ -26,6 +26,8 @@ LOOPBACK = "127.0.0.1"  # everything the lab runs outside containers binds here
 # A StatsD host that never resolves: the C resolver refuses the space at once, so no DNS query leaves.
 UNRESOLVABLE = "statsd host.invalid"
 PROMETHEUS_YML = ROOT / "prometheus" / "prometheus.yml"
+# The backends Grafana reads, with the fixed uids the dashboards name.
+GRAFANA_DATASOURCES_YML = ROOT / "grafana" / "provisioning" / "datasources" / "datasources.yml"
 STATSD_CONFIG_JS = ROOT / "graphite" / "statsd" / "udp.js"
 # Pull, StatsD push, OTLP push: each pipeline's backend key in result.json (the truth's is "truth").
 BACKENDS = ("prometheus", "graphite", "otel")

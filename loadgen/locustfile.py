@@ -20,9 +20,16 @@ and an injected fault stands out. At the default 5 users /database/ keeps about
 half a worker of the app's 4 busy, so `/` rarely waits behind it.
 """
 
+import itertools
+import os
 import random
 
 from locust import HttpUser, constant_throughput, task
+
+# Several instances of the app (`make native-ha` sets it: app-1 and app-2): each user sends to one,
+# the users taking them in turn, so the load splits evenly; empty: every user sends to --host.
+HOSTS = [host.strip() for host in os.environ.get("LOADGEN_HOSTS", "").split(",") if host.strip()]
+TURNS = itertools.count()
 
 
 class LabVisitor(HttpUser):
@@ -31,6 +38,10 @@ class LabVisitor(HttpUser):
     # A task slower than 1 s (a /database/ sleeping 2 s) is not caught up, so the
     # rate is a little under the user count while /database/ is slow.
     wait_time = constant_throughput(1)
+
+    def on_start(self):
+        if HOSTS:
+            self.client.base_url = HOSTS[next(TURNS) % len(HOSTS)]
 
     @task(90)
     def index(self):

@@ -59,6 +59,57 @@ def pytest_runtest_protocol(item, nextitem):
         subprocess.Popen.__init__ = original
 
 
+SESSION_STACK = "the session's live stack"
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own, which reads the marks into the node ids
+def pytest_collection_modifyitems(items):
+    """`make test` runs on two pytest-xdist workers (`--dist loadgroup`), in groups: each file on one
+    worker, so that its module fixtures (a gunicorn, a Prometheus, the HA stack) start once and its
+    tests run in order, and every test of the session's live stack (tests/integration's `stack`
+    fixture, where a module does not define its own) on the same worker, so that one stack starts.
+
+    The groups go out in the order of `items` (the Makefile's --no-loadscope-reorder; xdist would send
+    those with the most tests first): those that start a live stack first, then those that start a
+    process, the unit tests last, filling in on whichever worker is done first."""
+    weight: dict[str, int] = {}
+    for item in items:
+        shares_the_stack = "stack" in item.fixturenames and not hasattr(item.module, "stack")
+        group = SESSION_STACK if shares_the_stack else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))
+        heavy = 0 if any(item.iter_markers("integration")) else 1 if starts_processes(item) else 2
+        weight[group] = min(weight.get(group, 2), heavy)
+        item.stash[GROUP] = group
+    items.sort(key=lambda item: weight[item.stash[GROUP]])  # stable: each file's tests stay in order
+
+
+GROUP = pytest.StashKey[str]()
+
+
+LOST_GROUPS = pytest.StashKey[str]()
+
+
+def pytest_collection_finish(session):
+    """On an xdist worker under `--dist loadgroup`, every node id must carry its group (`id@group`):
+    without it xdist deals the tests out one by one, silently, and each worker starts every stack and
+    module fixture again (pytest 9.2 with xdist 3.8, pytest-xdist#1386). Then every test fails, saying so."""
+    config = session.config
+    # xdist tells its workers `--dist loadgroup` by this option (their own `dist` is "no")
+    if not hasattr(config, "workerinput") or not getattr(config.option, "loadgroup", False):
+        return
+    ungrouped = [item.nodeid for item in session.items if "@" not in item.nodeid]
+    if ungrouped:
+        config.stash[LOST_GROUPS] = (
+            f"pytest-xdist lost the test groups ({ungrouped[0]} has none): "
+            "every worker would start every stack; see pytest's pin in pyproject.toml"
+        )
+
+
+def pytest_runtest_setup(item):
+    if LOST_GROUPS in item.config.stash:
+        pytest.fail(item.config.stash[LOST_GROUPS], pytrace=False)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def otlp_receiver():
     """Where every app a test builds exports OTLP, unless the test says otherwise.

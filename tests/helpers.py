@@ -1,6 +1,7 @@
 """Small tools the tests share: parse a scrape, listen like StatsD, find a port."""
 
 import contextlib
+import json
 import signal
 import socket
 import tempfile
@@ -22,6 +23,27 @@ from lab.stack.gunicorn import Gunicorn
 from lab.stack.processes import Process, http_ok
 
 ROOT = Path(__file__).resolve().parent.parent
+DASHBOARDS = sorted((ROOT / "grafana" / "dashboards").glob("*.json"))
+
+
+def opened(path: Path) -> dict:
+    """A committed dashboard as Grafana opens it: a datasource named by a datasource variable
+    (`"uid": "${datasource}"`) is the one that variable starts on, the provisioned Prometheus."""
+    board = json.loads(path.read_text())
+    chosen = {
+        "${" + v["name"] + "}": v["current"]["value"]
+        for v in board["templating"]["list"]
+        if v["type"] == "datasource"
+    }
+
+    def resolve(node):
+        if isinstance(node, dict):
+            return {k: chosen.get(v, v) if k == "uid" else resolve(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [resolve(item) for item in node]
+        return node
+
+    return resolve(board)
 
 
 def samples(exposition: str) -> dict[tuple[str, frozenset], float]:
@@ -77,6 +99,28 @@ class ServedApp(Gunicorn):
 
     def scrape(self) -> dict:
         return samples(requests.get(self.url + "/metrics", timeout=10).text)
+
+
+def wait_for_workers(server, capacity: int, timeout: float = 20, gone: list[int] = ()) -> None:
+    """Wait until gunicorn's workers have all started (post_worker_init counts each one's capacity,
+    workers x threads) and their capacity sums to `capacity`: at start, as after it replaced killed or
+    recycled ones. gunicorn answers once its first worker does, and a scrape sums only the workers that
+    have started by then.
+
+    Until the master has reaped a killed worker (`gone`), its capacity still counts:
+    a scrape in between would read the old total and pass too early.
+    """
+
+    def live_capacity() -> float | None:
+        try:
+            if set(gone) & set(server.workers()):
+                return None  # not reaped yet
+            return value(server.scrape(), "http_requests_capacity")
+        except requests.ConnectionError:
+            return None
+
+    if wait_for(live_capacity, lambda seen: seen == capacity, timeout, interval=0.1) != capacity:
+        raise AssertionError(f"gunicorn's workers did not get to a capacity of {capacity} in {timeout} s")
 
 
 @contextlib.contextmanager

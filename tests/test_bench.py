@@ -9,7 +9,7 @@ import pytest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 
 from app.signals import OTEL_REQUEST_DURATION
-from lab.bench import machine, overhead, results, scrape
+from lab.bench import beyond, machine, overhead, results, scrape
 from lab.bench.machine import Load
 from lab.bench.overhead import ExportCost, Overhead
 from lab.bench.scrape import ScrapeCost
@@ -131,11 +131,19 @@ def test_the_otlp_sink_answers_200_and_adds_up_the_newest_total_of_each_series()
 
 
 def test_a_server_that_should_push_otlp_and_did_not_fails_the_round():
-    silent = SimpleNamespace(otlp=SimpleNamespace(url="http://127.0.0.1:1/v1/metrics", total=lambda _: 0))
+    def sink(port: int, total: int) -> SimpleNamespace:
+        return SimpleNamespace(url=f"http://127.0.0.1:{port}/v1/metrics", total=lambda _: total)
+
+    silent = SimpleNamespace(receivers=[sink(1, 0)])
     overhead.check_exported(overhead.REFERENCE, silent)  # `off` pushes nothing: nothing to check
     for variant in (overhead.Variant("all", "all", "unread"), overhead.PEER_VARIANTS[-1]):
         with pytest.raises(RuntimeError, match="no request reached its OTLP receiver"):
             overhead.check_exported(variant, silent)
+    # exporting to two receivers: each must have got the requests
+    two = overhead.Variant("otel, two receivers", "otel", "unread", otlp_receivers=2)
+    overhead.check_exported(two, SimpleNamespace(receivers=[sink(1, 5), sink(2, 5)]))
+    with pytest.raises(RuntimeError, match=r"127\.0\.0\.1:2/"):
+        overhead.check_exported(two, SimpleNamespace(receivers=[sink(1, 5), sink(2, 0)]))
 
 
 @pytest.mark.processes
@@ -173,10 +181,13 @@ def test_the_otel_peer_and_the_lab_export_what_they_served():
 @pytest.mark.processes
 def test_the_export_thread_is_charged_to_the_worker(monkeypatch):
     monkeypatch.setattr(machine, "EXPORT_INTERVAL_MS", 100)
-    costs = overhead.export_cost(exports=20)
+    two = {"otel, two receivers": beyond.EXPORT_SUBJECTS["otel, two receivers"]}
+    costs = overhead.export_cost(exports=20, subjects={**overhead.EXPORT_SUBJECTS, **two})
     idle = costs["off"]
     assert idle.exports == 0
-    for name in ("otel", "opentelemetry-instrumentation-flask"):
+    # a worker exporting to two receivers: both get every interval's export
+    assert costs["otel, two receivers"].exports >= 2 * costs["otel"].exports - 2
+    for name in ("otel", "opentelemetry-instrumentation-flask", "otel, two receivers"):
         assert costs[name].exports >= 10
         # an export costs milliseconds; a thread left uncounted would leave an idle worker's microseconds
         assert (costs[name].cpu_ns - idle.cpu_ns) / costs[name].exports > 200_000, name

@@ -15,11 +15,12 @@ from urllib.parse import urlsplit
 
 import compose
 import pytest
+import yaml
 
 from app import config
 from app.config import DEFAULTS as APP_DEFAULTS
-from lab.settings import STACK_DEFAULTS, prometheus_scrape_seconds, read_dotenv
-from lab.stack import ha
+from lab.settings import GRAFANA_DATASOURCES_YML, STACK_DEFAULTS, prometheus_scrape_seconds, read_dotenv
+from lab.stack import ha, ha_push
 from lab.stack.ha import HA_DEFAULTS
 
 from .helpers import ROOT
@@ -396,6 +397,7 @@ def flags(service: dict, name: str) -> list[str]:
 def test_the_ha_overlay_keeps_the_base_and_adds_the_replicas_the_cluster_and_the_store(resolved_ha):
     services = resolved_ha["services"]
     added = {"prometheus-2", "alertmanager-2", "alertmanager-3", "long-term-store"}
+    added |= {"statsd-proxy", "statsd-1", "statsd-2", "carbon-relay", "graphite-2", "graphite-3"}
     assert set(services) == SERVICES | added
     for name in added:
         assert services[name].get("restart") == "unless-stopped", name
@@ -449,3 +451,81 @@ def test_the_store_keeps_one_sample_per_scrape_interval(resolved_ha):
     store = resolved_ha["services"]["long-term-store"]
     (dedup,) = [arg for arg in store["command"] if arg.startswith("-dedup.minScrapeInterval=")]
     assert dedup == f"-dedup.minScrapeInterval={prometheus_scrape_seconds():g}s"
+
+
+def test_grafana_reads_the_scrape_from_either_replica_or_the_store(resolved_ha):
+    grafana = resolved_ha["services"]["grafana"]
+    mounted = {v["target"]: v for v in grafana["volumes"] if v["type"] == "bind"}
+    over = mounted["/etc/grafana/provisioning/datasources"]
+    assert Path(over["source"]) == ha.GRAFANA_HA_DATASOURCES_YML.parent and over["read_only"]
+    assert {"prometheus-2", "long-term-store"} <= set(grafana["depends_on"])
+    # the file is what lab/stack/ha.py makes of the base datasources today: all of them, and two more
+    text = ha.GRAFANA_HA_DATASOURCES_YML.read_text()
+    assert text == ha.compose_grafana_datasources_text(), "run `python -m lab.stack.ha`"
+    base = yaml.safe_load(GRAFANA_DATASOURCES_YML.read_text())["datasources"]
+    sources = yaml.safe_load(text)["datasources"]
+    assert sources[: len(base)] == base
+    added = {source["uid"]: source for source in sources[len(base) :]}
+    assert set(added) == set(ha.SCRAPE_DATASOURCES)
+    # each names a service of the overlay at the port it listens on inside the network
+    listens = {"prometheus-2": "9090", "long-term-store": "8428"}
+    for uid, source in added.items():
+        host, port = urlsplit(source["url"]).hostname, str(urlsplit(source["url"]).port)
+        assert host == uid and listens[host] == port, source
+        assert [p["target"] for p in resolved_ha["services"][host]["ports"]] == [int(port)]
+        assert source["jsonData"] == {
+            "timeInterval": f"{prometheus_scrape_seconds():g}s",
+            "manageAlerts": False,
+        }
+
+
+def test_the_app_sends_statsd_to_the_proxy_which_hashes_over_both_nodes(resolved_ha):
+    services = resolved_ha["services"]
+    assert services["app"]["environment"]["STATSD_HOST"] == "statsd-proxy"
+    proxy = services["statsd-proxy"]
+    assert proxy["entrypoint"][:2] == ["node", "/opt/statsd/proxy.js"]
+    (mounted,) = [v for v in proxy["volumes"] if v["type"] == "bind"]
+    assert Path(mounted["source"]) == ha_push.STATSD_PROXY_JS and mounted["target"] == proxy["entrypoint"][2]
+    config = json.loads(ha_push.STATSD_PROXY_JS.read_text())
+    nodes = {name for name in services if name.startswith("statsd-") and name != "statsd-proxy"}
+    listed = {(n["host"], n["port"], n["adminport"]) for n in config["nodes"]}
+    assert listed == {(name, 8125, 8126) for name in nodes}
+    assert (config["port"], config["mgmt_port"]) == (8125, 8126)
+    assert [p["target"] for p in proxy["ports"]] == [8125] and proxy["ports"][0]["protocol"] == "udp"
+    assert set(proxy["depends_on"]) == nodes
+
+
+def test_each_statsd_node_flushes_to_the_relay_and_drops_what_moved_away(resolved_ha):
+    services = resolved_ha["services"]
+    # the file is what lab/stack/ha_push.py makes of udp.js today
+    assert ha_push.STATSD_NODE_JS.read_text() == ha_push.compose_node_text(), "run `python -m lab.stack.ha`"
+    node_config = json.loads(ha_push.STATSD_NODE_JS.read_text())
+    assert node_config["graphiteHost"] == "carbon-relay" and node_config["graphitePort"] == 2003
+    assert node_config["deleteIdleStats"] is True and node_config["deleteGauges"] is False
+    for name in ("statsd-1", "statsd-2"):
+        node = services[name]
+        (mounted,) = [v for v in node["volumes"] if v["type"] == "bind"]
+        assert Path(mounted["source"]) == ha_push.STATSD_NODE_JS, name
+        assert node["entrypoint"] == ["node", "/opt/statsd/stats.js", mounted["target"]], name
+        assert "ports" not in node, f"{name}: only the proxy takes the app's StatsD"
+
+
+def test_the_relay_writes_each_series_to_two_of_the_three_graphite_nodes(resolved_ha):
+    services = resolved_ha["services"]
+    graphites = sorted(name for name in services if name.startswith("graphite"))
+    assert graphites == ["graphite", "graphite-2", "graphite-3"]
+    assert sorted(host for host, _ in ha_push.compose_destinations()) == graphites
+    assert {port for _, port in ha_push.compose_destinations()} == {2004}  # each cache's pickle receiver
+    assert ha_push.replication_factor() == 2
+    relay = ha_push.relay_section()
+    assert (relay["RELAY_METHOD"], relay["DIVERSE_REPLICAS"]) == ("consistent-hashing", "True")
+    carbon_relay = services["carbon-relay"]
+    mounted = {v["target"]: Path(v["source"]) for v in carbon_relay["volumes"] if v["type"] == "bind"}
+    assert mounted["/opt/graphite/conf/carbon.conf"] == ROOT / "graphite" / "carbon.conf"
+    assert [p["target"] for p in carbon_relay["ports"]] == [2003]
+    assert set(carbon_relay["depends_on"]) == set(graphites)
+    # each graphite-web asks the two others for what its cache does not hold
+    for name in graphites:
+        peers = services[name]["environment"]["GRAPHITE_CLUSTER_SERVERS"].split(",")
+        assert set(peers) == {f"{other}:8080" for other in graphites if other != name}, name
+        assert [p["target"] for p in services[name]["ports"]] == [8080], f"{name}: only its graphite-web"

@@ -24,8 +24,9 @@ from app.signals import (
 from lab.dashboards import build
 from lab.queries import OtelQueries, PullQueries, PushQueries, is_, matches
 from lab.rules import rule, rules
+from lab.stack import ha
 
-from .helpers import ROOT
+from .helpers import ROOT, opened
 
 GRAFANA = ROOT / "grafana"
 DASHBOARDS = GRAFANA / "dashboards"
@@ -48,7 +49,8 @@ INSTANCE = 'instance=~"$instance"'
 
 
 def committed() -> dict[str, dict]:
-    return {path.name: json.loads(path.read_text()) for path in sorted(DASHBOARDS.glob("*.json"))}
+    """File name -> dashboard, as Grafana opens it (the scrape's `${datasource}` is uid prometheus)."""
+    return {path.name: opened(path) for path in sorted(DASHBOARDS.glob("*.json"))}
 
 
 def panels(board: dict) -> list[dict]:
@@ -213,6 +215,8 @@ def test_every_variable_used_is_defined():
             assert used <= defined, f"{name}: {query} uses undefined {used - defined}"
             used_anywhere |= used
         for variable in board["templating"]["list"]:
+            if variable["type"] == "datasource":
+                continue  # named by datasources, not queries: the test below
             # Only on the prefix, a text box that Grafana resolves first.
             depends_on = set(re.findall(r"\$\{?(\w+)", variable["query"]))
             assert depends_on <= {"prefix"}, f"{name}: variable {variable['name']} depends on {depends_on}"
@@ -234,6 +238,42 @@ def test_the_query_variables_offer_all():
             assert (variable["query"], variable["allValue"]) == expected[name, variable["datasource"]["uid"]]
             assert variable["includeAll"] and variable["multi"], name
             assert variable["current"]["value"] == ["$__all"], name
+
+
+def datasource_uids(node) -> list[str]:
+    """The uid of every datasource a dashboard's JSON names (panels, targets, annotations, variables)."""
+    if isinstance(node, list):
+        return [uid for item in node for uid in datasource_uids(item)]
+    if not isinstance(node, dict):
+        return []
+    own = [node["datasource"]["uid"]] if isinstance(node.get("datasource"), dict) else []
+    return own + [uid for key, value in node.items() if key != "datasource" for uid in datasource_uids(value)]
+
+
+def test_the_pull_dashboards_read_the_scrape_from_the_prometheus_a_user_picks():
+    # in the HA overlay (compose.ha.yaml): replica a (the base datasource), replica b or the long-term store
+    overlay = yaml.safe_load(ha.GRAFANA_HA_DATASOURCES_YML.read_text())["datasources"]
+    for path in sorted(DASHBOARDS.glob("*.json")):
+        raw, board = json.loads(path.read_text()), opened(path)
+        pickers = [v for v in raw["templating"]["list"] if v["type"] == "datasource"]
+        reads_the_scrape = any(p["datasource"]["uid"] == "prometheus" for p in queried(board))
+        assert bool(pickers) == reads_the_scrape, path.name
+        uids = datasource_uids(raw)
+        if not pickers:
+            assert not [uid for uid in uids if uid.startswith("$")], path.name
+            continue
+        (picker,) = pickers
+        assert raw["templating"]["list"][0] == picker, (
+            f"{path.name}: resolved before the variables it answers"
+        )
+        assert (picker["query"], picker["current"]["value"]) == ("prometheus", "prometheus"), path.name
+        pattern = re.fullmatch(r"/(.*)/", picker["regex"]).group(1)
+        offered = {
+            s["uid"] for s in overlay if s["type"] == picker["query"] and re.search(pattern, s["name"])
+        }
+        assert offered == {"prometheus", *ha.SCRAPE_DATASOURCES}, path.name  # not the OTLP push's
+        # every panel, annotation and variable on the scrape names it through the variable
+        assert "prometheus" not in uids and "${datasource}" in uids, path.name
 
 
 def test_dashboards_that_query_prometheus_have_an_instance_variable():

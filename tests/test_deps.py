@@ -23,6 +23,7 @@ def test_installs_nothing_when_everything_is_present(monkeypatch, capsys):
     monkeypatch.setattr(deps, "_present", lambda command: True)
     monkeypatch.setattr(deps.subprocess, "run", lambda *a, **k: pytest.fail(f"ran {a}"))
     monkeypatch.setattr(deps, "STATSD_DAEMON_JS", Path(deps.__file__))  # any existing file
+    monkeypatch.setattr(deps, "HASHRING", Path(deps.__file__))
     monkeypatch.setattr(deps, "NEWER_DEBIAN_PACKAGES", {Path(deps.__file__): "anything/sid"})
     deps.install()
     assert "native dependencies present" in capsys.readouterr().out
@@ -123,5 +124,5 @@ def test_says_what_it_needs_without_apt_get(newer_debian, monkeypatch):
 @pytest.mark.processes
 def test_this_machine_has_everything_the_suite_needs():
     assert deps.missing_packages() == []
-    assert deps.STATSD_DAEMON_JS.exists()
+    assert deps.STATSD_DAEMON_JS.exists() and deps.STATSD_PROXY_JS.exists() and deps.HASHRING.exists()
     assert deps.VICTORIA_METRICS.exists() and deps.PROMTOOL_3.exists()

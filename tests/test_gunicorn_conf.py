@@ -6,7 +6,7 @@ import subprocess
 import pytest
 import requests
 
-from .helpers import UdpListener, gunicorn, samples, value
+from .helpers import UdpListener, gunicorn, samples, value, wait_for_workers
 
 pytestmark = pytest.mark.processes  # every test here starts processes
 
@@ -24,6 +24,7 @@ def three_workers(statsd):
     with gunicorn(
         GUNICORN_WORKERS="3", STATSD_HOST="127.0.0.1", STATSD_PORT=str(statsd.port), **FAST_DB
     ) as server:
+        wait_for_workers(server, 3)  # all three started, not only the first to answer
         yield server.url
 
 
@@ -82,6 +83,7 @@ def test_threaded_workers_count_concurrent_requests_exactly():
     with UdpListener() as statsd, ThreadPoolExecutor(max_workers=8) as pool:
         env = {"GUNICORN_WORKERS": "2", "GUNICORN_THREADS": "4", "STATSD_PORT": str(statsd.port)}
         with gunicorn(STATSD_HOST="127.0.0.1", **env, **FAST_DB) as server:
+            wait_for_workers(server, 8)  # both workers started: 2 x 4 threads
             pushed = pool.submit(statsd.stats, wait=2.0)  # read as they come
             paths = ["/", "/database/"] * 150
             statuses = list(pool.map(lambda path: requests.get(server.url + path).status_code, paths))

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from lab.settings import Ports
-from lab.stack import native_config
+from lab.stack import ha, native_config, services
 
 from .helpers import ROOT, free_port, gunicorn
 
@@ -187,3 +187,46 @@ def test_without_the_config_file_locust_would_run_none_of_it(tmp_path):
         "headless": False,
         "stop_timeout": 0,
     }
+
+
+def test_native_ha_spreads_the_users_over_both_app_instances(tmp_path):
+    ports = Ports.from_env({})
+    topology = ha.Topology(ports, ha.HaPorts.from_env({}))
+    single = services.services(ports, tmp_path, {}, loadgen=True)
+    (loadgen,) = [s for s in services.ha_services(single, topology, tmp_path, None) if s.name == "loadgen"]
+    assert loadgen.env["LOADGEN_HOSTS"] == ",".join(f"http://127.0.0.1:{port}" for port in topology.apps)
+    (alone,) = [s for s in single if s.name == "loadgen"]
+    assert "LOADGEN_HOSTS" not in alone.env  # a single node: every user sends to --host
+
+
+@pytest.mark.processes
+def test_loadgen_hosts_splits_the_users_and_the_apps_count_what_locust_sent(tmp_path):
+    env = {"DB_DELAY_MIN_SECONDS": "0", "DB_DELAY_MAX_SECONDS": "0.01", "GUNICORN_WORKERS": "1"}
+    with (
+        gunicorn(**env, STATSD_PORT=str(free_port())) as one,
+        gunicorn(**env, STATSD_PORT=str(free_port())) as two,
+    ):
+        stats = tmp_path / "stats"
+        command = [str(LOCUST), "--locustfile", str(LOCUSTFILE), "--headless", "--host", one.url]
+        command += ["--users", "4", "--spawn-rate", "4", "--run-time", "4s", "--stop-timeout", "5"]
+        command += ["--equal-weights", "--only-summary", "--json-file", str(stats)]
+        result = subprocess.run(
+            command,
+            cwd=tmp_path,
+            env={**locust_env(tmp_path), "LOADGEN_HOSTS": f"{one.url},{two.url}"},
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        counted = [requests_by_route(app.scrape()) for app in (one, two)]
+    sent = {
+        entry["name"]: entry["num_requests"] for entry in json.loads((tmp_path / "stats.json").read_text())
+    }
+    for name, (route, status) in MIX.items():
+        each = [routes.get(route, {}).get(("GET", status), 0) for routes in counted]
+        assert sum(each) == sent.get(name, 0), name  # Locust lists the routes it sent to
+    assert sum(sent.values()) > 0
+    # two users on each, each user's first request at once: both instances served some
+    # (not necessarily every route: four seconds of two users is about eight requests)
+    assert all(sum(sum(statuses.values()) for statuses in routes.values()) > 0 for routes in counted)

@@ -4,12 +4,11 @@ counted twice, live gauges forget the dead, and the directory stays bounded."""
 import os
 import signal
 import threading
-import time
 
 import pytest
 import requests
 
-from .helpers import gunicorn, value, wait_until
+from .helpers import gunicorn, value, wait_for_workers, wait_until
 
 pytestmark = pytest.mark.processes  # every test here starts processes
 
@@ -88,24 +87,6 @@ def test_a_worker_killed_mid_request_takes_its_in_flight_with_it():
         scraped = server.scrape()
         assert value(scraped, "http_requests_in_flight") == 0
         assert value(scraped, "http_requests_capacity") == 2
-
-
-def wait_for_workers(server, count: int, timeout: float = 20, gone: list[int] = ()) -> None:
-    """Wait until gunicorn has replaced its workers and they all answer for capacity.
-
-    Until the master has reaped a killed worker (`gone`), its capacity still counts:
-    a scrape in between would read the old total and pass too early.
-    """
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            reaped = not set(gone) & set(server.workers())
-            if reaped and value(server.scrape(), "http_requests_capacity") == count:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"gunicorn did not get back to {count} workers in {timeout} s")
 
 
 def _ignore_errors(url):

@@ -1,5 +1,6 @@
 """The native stack's configs are the compose stack's files with addresses swapped."""
 
+import configparser
 import json
 import subprocess
 from pathlib import Path
@@ -9,6 +10,7 @@ import yaml
 
 from lab.rules import RULE_FILES, groups
 from lab.settings import Ports, read_dotenv
+from lab.stack import ha_push
 from lab.stack import native_config as cfg
 from lab.stack.deps import VICTORIA_METRICS
 
@@ -210,3 +212,63 @@ def test_a_shortened_scrape_shortens_each_group_interval_in_proportion(tmp_path)
     }
     assert scaled == {g["name"]: ("12s" if "interval" in g else None) for g in groups()}
     assert {g["interval"] for g in groups() if "interval" in g} == {"1m"}
+
+
+def sections(conf: str) -> dict[str, dict[str, str]]:
+    parser = configparser.ConfigParser()
+    parser.optionxform = str
+    parser.read_string(conf)
+    return {name: dict(parser[name]) for name in parser.sections()}
+
+
+def test_the_relay_takes_the_carbon_port_and_sends_to_a_cache_per_loopback_host(tmp_path):
+    relay = sections(ha_push.relay_config(PORTS, tmp_path))["relay"]
+    assert (relay["LINE_RECEIVER_INTERFACE"], relay["LINE_RECEIVER_PORT"]) == ("127.0.0.1", "12003")
+    assert (relay["PICKLE_RECEIVER_INTERFACE"], relay["PICKLE_RECEIVER_PORT"]) == ("127.0.0.1", "12004")
+    # one host string per cache: DIVERSE_REPLICAS keeps the two copies of a series on two of them
+    destinations = [d.strip() for d in relay["DESTINATIONS"].split(",")]
+    assert destinations == ["127.0.0.2:12004", "127.0.0.3:12004", "127.0.0.4:12004"]
+    assert (relay["RELAY_METHOD"], relay["REPLICATION_FACTOR"]) == ("consistent-hashing", "2")
+    assert relay["STORAGE_DIR"] == str(tmp_path / "carbon-relay" / "graphite")
+
+
+def test_each_cache_listens_on_its_own_host_and_writes_under_its_own_node(tmp_path):
+    for index, host in enumerate(ha_push.GRAPHITE_HOSTS):
+        cache = sections(ha_push.cache_config(PORTS, tmp_path, index))["cache"]
+        interfaces = {cache[key] for key in cache if key.endswith("_INTERFACE")}
+        assert interfaces == {host}, index
+        assert (cache["PICKLE_RECEIVER_PORT"], cache["CACHE_QUERY_PORT"]) == ("12004", "17002")
+        assert cache["LOCAL_DATA_DIR"] == str(tmp_path / f"graphite-{index + 1}" / "graphite" / "whisper")
+
+
+def test_a_graphite_web_node_reads_its_cache_and_asks_the_others(tmp_path):
+    webs = [18080, 18081, 18082]
+    settings = {}
+    text = cfg.graphite_web_settings(
+        PORTS, tmp_path, "secret", ha_push.GRAPHITE_HOSTS[1], ha_push.cluster_servers(webs, 1)
+    )
+    exec(compile(text, "lab_graphite_settings.py", "exec"), settings)  # the module graphite-web imports
+    assert settings["CLUSTER_SERVERS"] == ["127.0.0.1:18080", "127.0.0.1:18082"]
+    assert settings["REMOTE_STORE_MERGE_RESULTS"] is True
+    assert settings["CARBONLINK_HOSTS"] == ["127.0.0.3:17002:a"]
+    single = {}
+    exec(compile(cfg.graphite_web_settings(PORTS, tmp_path, "secret"), "single.py", "exec"), single)
+    assert "CLUSTER_SERVERS" not in single and single["CARBONLINK_HOSTS"] == ["127.0.0.1:17002:a"]
+
+
+def test_the_statsd_nodes_flush_to_the_relay_behind_a_proxy_on_the_statsd_port():
+    nodes = [(18127, 18128), (18129, 18130)]
+    proxy = ha_push.proxy_config(PORTS, nodes)
+    assert (proxy["host"], proxy["port"], proxy["mgmt_port"]) == ("127.0.0.1", 18125, 18126)
+    assert proxy["nodes"] == [
+        {"host": "127.0.0.1", "port": port, "adminport": admin} for port, admin in nodes
+    ]
+    for port, admin in nodes:
+        node = ha_push.node_config(PORTS, 1, port, admin)
+        assert (node["graphiteHost"], node["graphitePort"]) == ("127.0.0.1", 12003)  # the relay
+        assert (node["port"], node["mgmt_port"]) == (port, admin)
+        assert node["servers"] == [{"server": "./servers/udp", "address": "127.0.0.1", "port": port}]
+        assert node["deleteIdleStats"] is True and node["deleteGauges"] is False
+        assert node["flushInterval"] == 1000
+    with pytest.raises(ValueError, match="2 nodes, the native topology runs 3"):
+        ha_push.proxy_config(PORTS, [*nodes, (18131, 18132)])

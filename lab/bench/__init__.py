@@ -27,6 +27,9 @@ which says what was measured and why that way.
    beside them, the SLO groups as they were; each group's evaluation time and
    samples read, and the TSDB's bytes per sample (month.py). `lab bench --month`
    runs this section alone.
+6. Beyond one machine (beyond.py): the OTLP push to two receivers against one (under wrk as
+   section 1, and idle), a second scraper's cost, and the long-term store's disk per day, with the
+   two replicas' copies deduplicated and kept. `lab bench --ha` runs this section alone.
 
 Section 1 loads each variant head to head with `off` (both servers on one CPU
 at the same time) for the throughput figure, and alone for the p99: see
@@ -34,5 +37,5 @@ at the same time) for the throughput figure, and alone for the p99: see
 
 machine.py holds the machine and the load (CPU pinning, wrk, the servers), overhead.py
 section 1, scrape.py sections 2 and 3, results.py the results file of sections 1 to 4, history.py
-and month.py section 5; run.py runs them in turn (`main`).
+and month.py section 5, beyond.py section 6; run.py runs them in turn (`main`).
 """

@@ -69,11 +69,14 @@ def request(url: str, method: str = "GET", timeout: float = 10) -> bytes:
 class BenchServer(Gunicorn):
     """The app under the lab's gunicorn config, or a peer's (lab/peers), as the bench loads it.
 
-    Its OTLP exports (LAB_METRICS's otel, the otel peer) go to a receiver of its own, `otlp`.
+    Its OTLP exports (LAB_METRICS's otel, the otel peer) go to a receiver of its own, `otlp`; with
+    `otlp_receivers` above 1, each worker also exports to the others, `otlp_extra`, by a reader and an
+    exporter each (OTLP_EXTRA_METRICS_ENDPOINTS, as the HA topology sends to both replicas).
     """
 
-    def __init__(self, cpu: int | None = None, peer: str | None = None, **env):
+    def __init__(self, cpu: int | None = None, peer: str | None = None, otlp_receivers: int = 1, **env):
         self.otlp = OtlpSink(avoid_cpu=cpu)
+        self.otlp_extra = [OtlpSink(avoid_cpu=cpu) for _ in range(otlp_receivers - 1)]
         scraped_by_master = peer is not None and bool(PEERS[peer].scraped_metric)
         # A name the answer to a scrape must hold.
         self.metric_name = PEERS[peer].scraped_metric if scraped_by_master else signals.HTTP_REQUESTS.name
@@ -83,6 +86,7 @@ class BenchServer(Gunicorn):
             "GUNICORN_MAX_REQUESTS": "0",
             "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": self.otlp.url,
             "OTEL_METRIC_EXPORT_INTERVAL": str(EXPORT_INTERVAL_MS),
+            "OTLP_EXTRA_METRICS_ENDPOINTS": ",".join(sink.url for sink in self.otlp_extra),
             **env,
         }
         super().__init__(
@@ -94,9 +98,15 @@ class BenchServer(Gunicorn):
             tmp_dir=_multiproc_parent(),
         )
 
+    @property
+    def receivers(self) -> list[OtlpSink]:
+        """Every OTLP receiver its workers export to."""
+        return [self.otlp, *self.otlp_extra]
+
     def stop(self, timeout: float = STOP_TIMEOUT) -> int:
         status = super().stop(timeout)  # the workers' last exports reach `otlp` first
-        self.otlp.close()
+        for sink in self.receivers:
+            sink.close()
         return status
 
 

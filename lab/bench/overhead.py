@@ -52,6 +52,7 @@ class Variant:
     metrics: str  # LAB_METRICS
     statsd: str  # where its datagrams go: a key of STATSD_TARGETS
     peer: str | None = None  # a module of lab/peers, instrumenting the app instead of the lab
+    otlp_receivers: int = 1  # receivers each worker exports to (section 6: the HA topology's two)
 
     @property
     def pipeline(self) -> str:
@@ -91,8 +92,11 @@ DOWN_VARIANTS = (
 
 def check_exported(variant: Variant, server: BenchServer) -> None:
     """Fail if a server that pushes OTLP has no request in its receiver: exporting nothing looks cheap."""
-    if "otel" in pipelines(variant.pipeline) and not server.otlp.total(signals.OTEL_REQUEST_DURATION.name):
-        raise RuntimeError(f"{variant.name}: no request reached its OTLP receiver ({server.otlp.url})")
+    if "otel" not in pipelines(variant.pipeline):
+        return
+    for sink in server.receivers:
+        if not sink.total(signals.OTEL_REQUEST_DURATION.name):
+            raise RuntimeError(f"{variant.name}: no request reached its OTLP receiver ({sink.url})")
 
 
 @dataclass
@@ -176,6 +180,7 @@ def overhead(
                     "GUNICORN_WORKERS": 1,
                     "GUNICORN_THREADS": 1,
                     "peer": variant.peer,
+                    "otlp_receivers": variant.otlp_receivers,
                 }
                 for variant in every
             ]
@@ -210,7 +215,9 @@ class ExportCost:
     exports: int  # what its receiver got meanwhile
 
 
-def export_cost(exports: int = IDLE_EXPORTS) -> dict[str, ExportCost]:
+def export_cost(
+    exports: int = IDLE_EXPORTS, subjects: dict[str, dict] = EXPORT_SUBJECTS
+) -> dict[str, ExportCost]:
     """The OTLP export thread alone: idle workers' CPU over `exports` intervals, by EXPORT_SUBJECTS.
 
     Each worker first serves the mix, so it exports the series a live one
@@ -219,15 +226,18 @@ def export_cost(exports: int = IDLE_EXPORTS) -> dict[str, ExportCost]:
     `off`'s idle worker does too.
     """
     app_cpu, _ = cpu_plan()
-    configs = [
-        {"cpu": app_cpu, "GUNICORN_WORKERS": 1, **FAST_DB, **subject} for subject in EXPORT_SUBJECTS.values()
-    ]
+    configs = [{"cpu": app_cpu, "GUNICORN_WORKERS": 1, **FAST_DB, **subject} for subject in subjects.values()]
     with servers(configs) as started:
         for server in started:
             send_mix(server, 10 * len(MIX))
-        before = [(cpu_ns(server.workers()), server.otlp.exports) for server in started]
+        before = [(cpu_ns(server.workers()), received(server)) for server in started]
         time.sleep(exports * machine.EXPORT_INTERVAL_MS / 1000)
         return {
-            name: ExportCost(cpu_ns(server.workers()) - used, server.otlp.exports - received)
-            for name, server, (used, received) in zip(EXPORT_SUBJECTS, started, before, strict=True)
+            name: ExportCost(cpu_ns(server.workers()) - used, received(server) - got)
+            for name, server, (used, got) in zip(subjects, started, before, strict=True)
         }
+
+
+def received(server) -> int:
+    """The exports every receiver of `server` has got (a worker exporting to two: two per interval)."""
+    return sum(sink.exports for sink in server.receivers)

@@ -1,5 +1,5 @@
 """`lab bench` from start to end: the sections in turn, then bench/results.md; `lab bench --month`
-runs section 5 alone and replaces it in bench/results.md."""
+runs section 5 alone, `lab bench --ha` section 6, and each replaces its section in bench/results.md."""
 
 import shutil
 import sys
@@ -7,6 +7,8 @@ import time
 
 from ..settings import ROOT
 from . import machine
+from .beyond import HEADING as BEYOND_HEADING
+from .beyond import beyond, beyond_text
 from .month import MONTH_HEADING, month, month_text
 from .overhead import (
     DOWN_VARIANTS,
@@ -28,35 +30,49 @@ from .scrape import (
 RESULTS = ROOT / "bench" / "results.md"
 
 
-def main(month_only: bool = False) -> int:
+def replace_section(heading: str, section: str) -> None:
+    """Write `section` (starting with `heading`) into bench/results.md in its place, keeping the others."""
+    old = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\n"
+    head, *sections = old.split("\n## ")
+    parts = {("## " + part).split("\n", 1)[0]: "## " + part for part in sections}
+    parts[heading] = section
+    kept = [parts[name].rstrip("\n") + "\n" for name in sorted(parts, key=lambda name: name.split(".")[0])]
+    RESULTS.write_text(head.rstrip("\n") + "\n\n" + "\n".join(kept))
+
+
+def main(month_only: bool = False, ha_only: bool = False) -> int:
     """`lab bench`: every section, in turn; the results written to bench/results.md."""
-    if month_only:
-        print("5/5 the SLO rules after a month of history (Prometheus on 1, 7 and 30 days)")
-        section = "\n".join(month_text(month()))
-        old = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\n"
-        kept = old.split(MONTH_HEADING)[0].rstrip("\n") + "\n\n"
-        RESULTS.write_text(kept + section)
+    if month_only or ha_only:
+        if ha_only:
+            print("6/6 beyond one machine: two OTLP receivers, a second scraper, the long-term store's disk")
+            heading, section = BEYOND_HEADING, "\n".join(beyond_text(beyond()))
+        else:
+            print("5/6 the SLO rules after a month of history (Prometheus on 1, 7 and 30 days)")
+            heading, section = MONTH_HEADING, "\n".join(month_text(month()))
+        replace_section(heading, section)
         print(section)
-        print(f"section 5 replaced in {RESULTS.relative_to(ROOT)}")
+        print(f"{heading.removeprefix('## ')} replaced in {RESULTS.relative_to(ROOT)}")
         return 0
     if shutil.which("wrk") is None:
         sys.exit("wrk not found: `make deps` installs it (Debian package wrk)")
     started = time.monotonic()
     variants = OVERHEAD_VARIANTS + PEER_VARIANTS + DOWN_VARIANTS
-    print(f"1/5 instrumentation overhead, the peers' too: {len(variants) + 1} servers, {ROUNDS} rounds")
+    print(f"1/6 instrumentation overhead, the peers' too: {len(variants) + 1} servers, {ROUNDS} rounds")
     over = overhead(variants)
     print(f"    the OTLP export alone: idle workers, {IDLE_EXPORTS * machine.EXPORT_INTERVAL_MS / 1000:g} s")
     exports = export_cost()
-    print("2/5 scrape cost, by workers and after recycles (the lab's and prometheus_flask_exporter's)")
+    print("2/6 scrape cost, by workers and after recycles (the lab's and prometheus_flask_exporter's)")
     by_workers = scrape_cost_by_workers()
     recycles = scrape_cost_after_recycles()
-    print("3/5 StatsD datagrams per request (the lab's and the tutorial hooks')")
+    print("3/6 StatsD datagrams per request (the lab's and the tutorial hooks')")
     datagrams = {name: datagrams_per_request(**subject) for name, subject in DATAGRAM_SUBJECTS.items()}
-    print("    (4/5, against the peers, is read from 1/5)")
-    print("5/5 the SLO rules after a month of history (Prometheus on 1, 7 and 30 days)")
+    print("    (4/6, against the peers, is read from 1/6)")
+    print("5/6 the SLO rules after a month of history (Prometheus on 1, 7 and 30 days)")
     after_a_month = month()
+    print("6/6 beyond one machine: two OTLP receivers, a second scraper, the long-term store's disk")
+    ha = beyond()
     text = results_text(over, by_workers, recycles, datagrams, exports, time.monotonic() - started)
-    text += "\n".join(month_text(after_a_month))
+    text += "\n".join(month_text(after_a_month)) + "\n\n" + "\n".join(beyond_text(ha))
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(text)
     print(text)

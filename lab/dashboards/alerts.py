@@ -4,6 +4,7 @@ mark on every graph where an injected fault changed, from the fault gauges of bo
 import yaml
 from grafana_foundation_sdk.builders import dashboard, prometheus
 from grafana_foundation_sdk.models import dashboard as dashboard_models
+from grafana_foundation_sdk.models.common import DataSourceRef
 
 from app.signals import (
     LAB_FAULT_ERROR_RATIO,
@@ -14,7 +15,16 @@ from app.signals import (
 
 from ..queries import PullQueries
 from .panels import ALERT_LIST_HEIGHT
-from .pipelines import ALERTMANAGER, DATASOURCES, GRAPHITE, PROMETHEUS, RATE, STATSD, graphite, label
+from .pipelines import (
+    ALERTMANAGER,
+    DATASOURCES,
+    GRAPHITE,
+    RATE,
+    SCRAPE_UID,
+    STATSD,
+    graphite,
+    label,
+)
 from .sdk import AnnotationQuery
 
 
@@ -49,7 +59,7 @@ def alert_list() -> dashboard.Panel:
                 "dashboardAlerts": False,
                 "alertName": "",
                 "alertInstanceLabelFilter": "",
-                "datasource": provisioned_name(PROMETHEUS.uid),
+                "datasource": provisioned_name(SCRAPE_UID),  # its rules: listed once, whichever is read
                 "showInactiveAlerts": False,
                 "stateFilter": {
                     "firing": True,
@@ -72,12 +82,14 @@ def alert_list() -> dashboard.Panel:
     )
 
 
-def scraped_fault_changes(fault: str, gauge: Metric, by_route: str, color: str) -> AnnotationQuery:
+def scraped_fault_changes(
+    fault: str, gauge: Metric, by_route: str, color: str, datasource: DataSourceRef
+) -> AnnotationQuery:
     """Marks where the scraped fault gauge changed: the steps whose rate interval holds a change."""
     changed = f"changes(({by_route})[{RATE}:]) > 0"
     return (
-        AnnotationQuery(f"{fault} changed (scrape)", PROMETHEUS, color)
-        .query(prometheus.Dataquery().datasource(PROMETHEUS).expr(changed).ref_id("Anno"))
+        AnnotationQuery(f"{fault} changed (scrape)", datasource, color)
+        .query(prometheus.Dataquery().datasource(datasource).expr(changed).ref_id("Anno"))
         .fields(
             titleFormat=f"{fault} changed on {label(ROUTE)} (scrape)",
             textFormat=f'{gauge.name}{{{ROUTE}="{label(ROUTE)}"}}, as Prometheus scraped it',
@@ -95,11 +107,16 @@ def statsd_fault_changes(fault: str, by_endpoint: str, color: str) -> Annotation
     )
 
 
-def fault_annotations(scraped: PullQueries) -> list[AnnotationQuery]:
-    """Each injected fault's changes, as both backends saw them: the scrape's gauges, and StatsD's."""
+def fault_annotations(scraped: PullQueries, prometheus: DataSourceRef) -> list[AnnotationQuery]:
+    """Each injected fault's changes, as both backends saw them: the scrape's gauges (read from
+    `prometheus`), and StatsD's."""
     return [
-        scraped_fault_changes("Error fault", LAB_FAULT_ERROR_RATIO, scraped.fault_error_ratio(), "red"),
-        scraped_fault_changes("Latency fault", LAB_FAULT_LATENCY, scraped.fault_latency(), "purple"),
+        scraped_fault_changes(
+            "Error fault", LAB_FAULT_ERROR_RATIO, scraped.fault_error_ratio(), "red", prometheus
+        ),
+        scraped_fault_changes(
+            "Latency fault", LAB_FAULT_LATENCY, scraped.fault_latency(), "purple", prometheus
+        ),
         statsd_fault_changes("Error fault", STATSD.fault_error_ratio(), "orange"),
         statsd_fault_changes("Latency fault", STATSD.fault_latency(), "blue"),
     ]

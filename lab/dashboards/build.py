@@ -10,6 +10,7 @@ this one, each signal written once and reused (see lab/dashboards/__init__.py).
 """
 
 import json
+import re
 import sys
 
 from grafana_foundation_sdk.builders import dashboard, stat, timeseries
@@ -23,7 +24,8 @@ from app.signals import (
 )
 
 from ..settings import ROOT
-from .alerts import alert_list, fault_annotations
+from ..stack.ha import SCRAPE_DATASOURCES
+from .alerts import alert_list, fault_annotations, provisioned_name
 from .golden import (
     database_cause,
     database_symptom,
@@ -47,6 +49,9 @@ from .pipelines import (
     GRAPHITE,
     OTLP,
     PROMETHEUS,
+    PROVISIONED_PROMETHEUS,
+    SCRAPE_UID,
+    SCRAPE_VARIABLE,
     SCRAPED,
     STATSD,
     STATSD_SOURCE,
@@ -79,6 +84,26 @@ def variable(name: str, datasource: DataSourceRef, query: str, all_value: str) -
         .current(dashboard_models.VariableOption(selected=True, text=["All"], value=["$__all"]))
         .refresh(dashboard_models.VariableRefresh.ON_TIME_RANGE_CHANGED)
         .sort(dashboard_models.VariableSort.ALPHABETICAL_ASC)
+    )
+
+
+def datasource_variable() -> dashboard.DatasourceVariable:
+    """Which Prometheus the scrape's panels read: the provisioned one, or another holding the same series
+    (the HA overlay's replica b and long-term store, lab/stack/ha.py). First, as Grafana resolves it
+    before the variables whose queries it answers."""
+    default = provisioned_name(SCRAPE_UID)
+    names = [default, *(name for name, _ in SCRAPE_DATASOURCES.values())]
+    assert all(re.fullmatch(r"[\w -]+", name) for name in names), names  # nothing to escape in the regex
+    return (
+        dashboard.DatasourceVariable(SCRAPE_VARIABLE)
+        .label("Prometheus")
+        .description(
+            "Where the scrape's series are read. With the HA overlay (compose.ha.yaml): either Prometheus "
+            "replica, or the long-term store both remote-write to, which keeps one copy of each sample."
+        )
+        .type(PROMETHEUS.type_val)
+        .regex("/^(" + "|".join(names) + ")$/")
+        .current(dashboard_models.VariableOption(selected=True, text=default, value=SCRAPE_UID))
     )
 
 
@@ -115,7 +140,7 @@ def build_dashboard(
     uid: str,
     title: str,
     description: str,
-    variables: list[dashboard.QueryVariable],
+    variables: list[cogbuilder.Builder[dashboard_models.VariableModel]],
     rows: Rows,
     annotations: list[AnnotationQuery],
 ) -> dashboard_models.Dashboard:
@@ -207,9 +232,9 @@ def dashboards() -> dict[str, dashboard_models.Dashboard]:
             "Golden signals: pull (Prometheus)",
             "The Four Golden Signals of the app as Prometheus scrapes them, per route and instance. "
             f"{SCRAPED.source} {AT_A_GLANCE}",
-            [instance_variable(), route_variable(SCRAPED), prefix_variable()],
+            [datasource_variable(), instance_variable(), route_variable(SCRAPED), prefix_variable()],
             glance_rows(stats(SCRAPED), slos=True) + golden_signal_rows(SCRAPED, worker_latency()),
-            fault_annotations(SCRAPED.queries),
+            fault_annotations(SCRAPED.queries, PROMETHEUS),
         ),
         "golden-signals-otlp.json": build_dashboard(
             "golden-signals-otlp",
@@ -219,7 +244,7 @@ def dashboards() -> dict[str, dashboard_models.Dashboard]:
             f"recycle replaces. {AT_A_GLANCE}",
             [route_variable(OTLP), prefix_variable()],
             glance_rows(stats(OTLP), slos=False) + golden_signal_rows(OTLP),
-            fault_annotations(EVERY_INSTANCE),
+            fault_annotations(EVERY_INSTANCE, PROVISIONED_PROMETHEUS),
         ),
         "golden-signals-graphite.json": build_dashboard(
             "golden-signals-graphite",
@@ -235,7 +260,7 @@ def dashboards() -> dict[str, dashboard_models.Dashboard]:
                 ("Saturation", [statsd_saturation()]),
                 (SYMPTOMS_AND_CAUSES, [statsd_database_symptom(), statsd_database_cause()]),
             ],
-            fault_annotations(EVERY_INSTANCE),
+            fault_annotations(EVERY_INSTANCE, PROVISIONED_PROMETHEUS),
         ),
         "pull-vs-push.json": build_dashboard(
             "pull-vs-push",
@@ -243,9 +268,15 @@ def dashboards() -> dict[str, dashboard_models.Dashboard]:
             "Each golden signal of the same requests three ways: scraped by Prometheus (left), pushed over "
             f"OTLP (middle), pushed through StatsD to Graphite (right). {SCRAPED.source} {OTLP.source} "
             f"{STATSD_SOURCE} {AT_A_GLANCE}",
-            [instance_variable(), route_variable(SCRAPED), prefix_variable(), endpoint_variable()],
+            [
+                datasource_variable(),
+                instance_variable(),
+                route_variable(SCRAPED),
+                prefix_variable(),
+                endpoint_variable(),
+            ],
             glance_rows(three_way_stats(), slos=True) + [(GUIDE_ROW, [guide()])] + three_way_rows(),
-            fault_annotations(SCRAPED.queries),
+            fault_annotations(SCRAPED.queries, PROMETHEUS),
         ),
     }
 

@@ -12,13 +12,20 @@ from app.signals import (
 )
 
 from ..queries import PROMETHEUS_OTEL_NAMES, Pipelines, PromNames, PullQueries, matches
-from ..settings import ROOT, prometheus_scrape_seconds, statsd_flush_seconds
+from ..settings import GRAFANA_DATASOURCES_YML, prometheus_scrape_seconds, statsd_flush_seconds
 from .panels import Steps, stat_panel, timeseries_panel
 from .sdk import GraphiteQuery
 
 # The provisioned datasources, whose fixed uids the panels name.
-DATASOURCES = ROOT / "grafana" / "provisioning" / "datasources" / "datasources.yml"
-PROMETHEUS = DataSourceRef(type_val="prometheus", uid="prometheus")
+DATASOURCES = GRAFANA_DATASOURCES_YML
+# The scrape's Prometheus, by the pull dashboards' `datasource` variable (build.datasource_variable):
+# the provisioned one, uid SCRAPE_UID, unless a user picks another that holds the same series (in the
+# HA overlay, replica b or the long-term store).
+SCRAPE_UID = "prometheus"
+SCRAPE_VARIABLE = "datasource"
+PROMETHEUS = DataSourceRef(type_val="prometheus", uid="${" + SCRAPE_VARIABLE + "}")
+# The same, on a dashboard with no such variable (the push dashboards' marks of the scraped faults).
+PROVISIONED_PROMETHEUS = DataSourceRef(type_val="prometheus", uid=SCRAPE_UID)
 # The OTLP push, read with PromQL from wherever it is received (in compose, the same Prometheus).
 OTEL = DataSourceRef(type_val="prometheus", uid="otel")
 GRAPHITE = DataSourceRef(type_val="graphite", uid="graphite")

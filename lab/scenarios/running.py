@@ -4,7 +4,7 @@ A server is the lab's app under app/gunicorn.conf.py, or under a naive setup's
 gunicorn config (lab/scenarios/naive, or a peer of lab/peers), on a free
 loopback port with a multiprocess directory of its own (or none, for the
 default registry). The push stack is the native runner's carbon, StatsD and
-graphite-web (lab/stack/native.py), configured as `make native` configures them.
+graphite-web (lab/stack/services.py), configured as `make native` configures them (prepare.py).
 Every process dies with the scenario (lab/stack/processes.py `die_with_parent`).
 """
 
@@ -26,13 +26,14 @@ from ..polling import Unsettled, wait_for
 from ..polling import settled as settled_reading
 from ..queries import STATSD_OWN_SERIES
 from ..settings import LOOPBACK, ROUTE_UNDER_TEST, UNRESOLVABLE, Ports, free_port, route
-from ..stack import native
+from ..stack import native, prepare
+from ..stack import services as stack_services
 from ..stack.gunicorn import LAB_CONFIG, STOP_TIMEOUT, Gunicorn
 from ..stack.processes import stop_all
 
 INDEX = route(ROUTE_UNDER_TEST)  # the route every scenario loads: its URL rule and its StatsD endpoint
 T = TypeVar("T")
-PUSH_SERVICES = ("carbon", "statsd", "graphite-web")  # of lab/stack/native.py's services, the push side
+PUSH_SERVICES = ("carbon", "statsd", "graphite-web")  # of lab/stack/services.py's, the push side
 
 
 class ScenarioError(RuntimeError):
@@ -165,13 +166,13 @@ def push_stack(logs: Path, flush_seconds: int, schemas: str | None = None) -> It
     )
     with tempfile.TemporaryDirectory(prefix="scenario-push-") as data:
         data_dir = Path(data)
-        graphite_env = native.prepare(ports, data_dir, flush_seconds, None)
+        graphite_env = prepare.prepare(ports, data_dir, flush_seconds, None)
         if schemas is not None:
             # prepare() wrote the lab's here, in carbon's CONF_DIR (lab/stack/native_config.py carbon_config)
             (data_dir / "carbon" / "storage-schemas.conf").write_text(schemas)
         services = [
             service
-            for service in native.services(ports, data_dir, graphite_env, loadgen=False)
+            for service in stack_services.services(ports, data_dir, graphite_env, loadgen=False)
             if service.name in PUSH_SERVICES
         ]
         try:

@@ -34,7 +34,12 @@ DEBIAN_PACKAGES = {
     "amtool": "prometheus-alertmanager",
 }
 SYSTEM_PYTHON = "/usr/bin/python3"  # graphite-web and carbon are Debian's, for Debian's Python
-STATSD_DAEMON_JS = ROOT / "lab" / "node_modules" / "statsd" / "stats.js"
+NODE_MODULES = ROOT / "lab" / "node_modules"
+STATSD_DAEMON_JS = NODE_MODULES / "statsd" / "stats.js"
+# The HA topology's StatsD cluster proxy needs hashring, which statsd lists as optional (with
+# modern-syslog, which needs a compiler): lab/package.json names it as a dependency of ours.
+STATSD_PROXY_JS = NODE_MODULES / "statsd" / "proxy.js"
+HASHRING = NODE_MODULES / "hashring" / "package.json"
 
 NEWER_DEBIAN_DIR = ROOT / ".lab" / "debian"
 UNPACKED = NEWER_DEBIAN_DIR / "root"  # the packages' files, as dpkg-deb -x lays them out
@@ -81,7 +86,7 @@ def install() -> None:
         subprocess.run(
             ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages], check=True, env=env
         )
-    if not STATSD_DAEMON_JS.exists():
+    if not (STATSD_DAEMON_JS.exists() and HASHRING.exists()):
         subprocess.run(
             [
                 "npm",
@@ -90,7 +95,7 @@ def install() -> None:
                 "--no-fund",
                 "--omit=optional",
                 "--prefix",
-                str(STATSD_DAEMON_JS.parents[2]),
+                str(NODE_MODULES.parent),
             ],
             check=True,
         )

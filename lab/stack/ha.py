@@ -27,12 +27,14 @@ from typing import ClassVar
 import yaml
 
 from ..settings import (
+    GRAFANA_DATASOURCES_YML,
     LOOPBACK,
     PROMETHEUS_YML,
     ROOT,
     Ports,
     PortSet,
 )
+from . import ha_push
 from . import native_config as cfg
 
 # The topology's extra ports, beside the single-node stack's (settings.STACK_DEFAULTS).
@@ -49,6 +51,14 @@ HA_DEFAULTS = {
     # the OTLP push's second receiver, replica b's (Debian's Prometheus has none: VictoriaMetrics, as
     # the single node's OTLP_RECEIVER_PORT)
     "OTLP_RECEIVER_2_PORT": 8430,
+    # the push side (ha_push.py): the StatsD nodes behind the proxy, which takes STATSD_PORT and
+    # STATSD_ADMIN_PORT (proxy.js's example config's ports), and the second and third graphite-web
+    "STATSD_NODE_1_PORT": 8127,
+    "STATSD_NODE_1_ADMIN_PORT": 8128,
+    "STATSD_NODE_2_PORT": 8129,
+    "STATSD_NODE_2_ADMIN_PORT": 8130,
+    "GRAPHITE_2_PORT": 8081,
+    "GRAPHITE_3_PORT": 8082,
 }
 REPLICAS = ("a", "b")  # the Prometheus replicas' names, in external_labels
 REPLICA_LABEL = "replica"
@@ -74,6 +84,12 @@ class HaPorts(PortSet):
     alertmanager_3_cluster: int
     long_term_store: int
     otlp_receiver_2: int
+    statsd_node_1: int
+    statsd_node_1_admin: int
+    statsd_node_2: int
+    statsd_node_2_admin: int
+    graphite_2: int
+    graphite_3: int
 
     DEFAULTS: ClassVar[dict[str, int]] = HA_DEFAULTS
 
@@ -99,6 +115,23 @@ class Topology:
             (self.ha.alertmanager_2, self.ha.alertmanager_2_cluster),
             (self.ha.alertmanager_3, self.ha.alertmanager_3_cluster),
         ]
+
+    @property
+    def statsd_nodes(self) -> list[tuple[int, int]]:
+        """(UDP port, admin port) of each StatsD node behind the proxy."""
+        return [
+            (self.ha.statsd_node_1, self.ha.statsd_node_1_admin),
+            (self.ha.statsd_node_2, self.ha.statsd_node_2_admin),
+        ]
+
+    @property
+    def statsd_admins(self) -> dict[str, int]:
+        """Each StatsD node's service name -> its admin port."""
+        return {ha_push.statsd_node_service(i): admin for i, (_, admin) in enumerate(self.statsd_nodes)}
+
+    @property
+    def graphite_webs(self) -> list[int]:
+        return [self.ports.graphite, self.ha.graphite_2, self.ha.graphite_3]
 
     @property
     def long_term_store(self) -> str:
@@ -146,16 +179,24 @@ def alertmanager_argv(topology: Topology, data_dir: Path, index: int, peer_timeo
     return cfg.alertmanager_argv(topology.ports, data_dir, web, f"data-{index + 1}", cluster)
 
 
+def store_argv(port: int, storage: Path, dedup_seconds: float | None) -> list[str]:
+    """VictoriaMetrics single-node's flags as the long-term store: a year kept, answers including the
+    latest samples, one sample kept per `dedup_seconds` (None: every sample it is sent)."""
+    argv = [
+        f"-httpListenAddr={LOOPBACK}:{port}",
+        f"-storageDataPath={storage}",
+        "-retentionPeriod=1y",
+        "-search.latencyOffset=0s",
+    ]
+    if dedup_seconds is not None:
+        argv.append(f"-dedup.minScrapeInterval={dedup_seconds:g}s")
+    return argv
+
+
 def long_term_store_argv(topology: Topology, data_dir: Path, scrape_seconds: float) -> list[str]:
     """VictoriaMetrics single-node taking both replicas' remote write, one sample per scrape interval
     kept of the two copies."""
-    return [
-        f"-httpListenAddr={LOOPBACK}:{topology.ha.long_term_store}",
-        f"-storageDataPath={data_dir / 'long-term-store' / 'data'}",
-        "-retentionPeriod=1y",
-        f"-dedup.minScrapeInterval={scrape_seconds:g}s",
-        "-search.latencyOffset=0s",
-    ]
+    return store_argv(topology.ha.long_term_store, data_dir / "long-term-store" / "data", scrape_seconds)
 
 
 # The compose overlay's twin of prometheus_config: the same file, for both replicas, read by
@@ -186,13 +227,63 @@ def compose_prometheus_config() -> dict:
 
 
 def compose_prometheus_text() -> str:
-    header = (
-        "# Generated from prometheus.yml by `python -m lab.stack.ha` (lab/stack/ha.py): do not edit.\n"
-        "# compose.ha.yaml's two Prometheus replicas read it; each names itself in PROMETHEUS_REPLICA.\n"
+    reader = "compose.ha.yaml's two Prometheus replicas read it; each names itself in PROMETHEUS_REPLICA."
+    return generated(PROMETHEUS_YML, reader) + yaml.safe_dump(compose_prometheus_config(), sort_keys=False)
+
+
+# Grafana in the overlay: the base datasources, and the two other PromQL backends that hold the scrape's
+# series, replica b and the long-term store, which the pull dashboards' `datasource` variable offers
+# beside the base Prometheus (replica a here). compose.ha.yaml mounts this directory over the base
+# one; generated from the base file by `python -m lab.stack.ha`, and tests/test_compose.py fails
+# while the committed file is stale. uid -> (name, URL in compose).
+GRAFANA_HA_DATASOURCES_YML = ROOT / "grafana" / "provisioning-ha" / "datasources" / "datasources.yml"
+SCRAPE_DATASOURCES = {
+    "prometheus-2": ("Prometheus replica b", "http://prometheus-2:9090"),
+    "long-term-store": ("Long-term store", COMPOSE_LONG_TERM_STORE),
+}
+
+
+def compose_grafana_datasources() -> dict:
+    """The base datasources, and each of SCRAPE_DATASOURCES read as the default (the scrape's) is,
+    at the same scrape interval; their alerting rules are not listed again (only replica a's are)."""
+    config = yaml.safe_load(GRAFANA_DATASOURCES_YML.read_text())
+    (scrape,) = [source for source in config["datasources"] if source.get("isDefault")]
+    interval = scrape["jsonData"]["timeInterval"]
+    for uid, (name, address) in SCRAPE_DATASOURCES.items():
+        config["datasources"].append(
+            {
+                "name": name,
+                "uid": uid,
+                "type": scrape["type"],
+                "access": scrape["access"],
+                "url": address,
+                "jsonData": {"timeInterval": interval, "manageAlerts": False},
+            }
+        )
+    return config
+
+
+def generated(source: Path, reader: str) -> str:
+    """The header of a file made from `source` by this module."""
+    return (
+        f"# Generated from {source.relative_to(ROOT)} by `python -m lab.stack.ha` (lab/stack/ha.py): "
+        f"do not edit.\n# {reader}\n"
     )
-    return header + yaml.safe_dump(compose_prometheus_config(), sort_keys=False)
+
+
+def compose_grafana_datasources_text() -> str:
+    reader = "compose.ha.yaml mounts it in Grafana, over the base datasources' directory."
+    return generated(GRAFANA_DATASOURCES_YML, reader) + yaml.safe_dump(
+        compose_grafana_datasources(), sort_keys=False
+    )
 
 
 if __name__ == "__main__":
-    PROMETHEUS_HA_YML.write_text(compose_prometheus_text())
-    print(f"wrote {PROMETHEUS_HA_YML.relative_to(ROOT)}")
+    for path, text in (
+        (PROMETHEUS_HA_YML, compose_prometheus_text()),
+        (GRAFANA_HA_DATASOURCES_YML, compose_grafana_datasources_text()),
+        (ha_push.STATSD_NODE_JS, ha_push.compose_node_text()),
+    ):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        print(f"wrote {path.relative_to(ROOT)}")

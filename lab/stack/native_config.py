@@ -132,8 +132,11 @@ def statsd_config(ports: Ports, flush_seconds: int) -> dict:
     return config
 
 
-def carbon_config(ports: Ports, data_dir: Path) -> str:
-    """carbon.conf with loopback interfaces, our ports and directories under data_dir."""
+def carbon_config(
+    ports: Ports, data_dir: Path, interface: str = LOOPBACK, destinations: list[str] | None = None
+) -> str:
+    """carbon.conf with `interface` for every listener, our ports and directories under data_dir; for
+    the HA topology's relay, its DESTINATIONS on this machine (ha_push.py)."""
     replacements = {
         "LINE_RECEIVER_PORT": ports.carbon,
         "PICKLE_RECEIVER_PORT": ports.carbon_pickle,
@@ -143,11 +146,13 @@ def carbon_config(ports: Ports, data_dir: Path) -> str:
     for line in CARBON_CONF.read_text().splitlines():
         key = line.split("=", 1)[0].strip()
         if key.endswith("_INTERFACE"):
-            line = f"{key} = {LOOPBACK}"
+            line = f"{key} = {interface}"
         elif key in replacements:
             line = f"{key} = {replacements[key]}"
+        elif key == "DESTINATIONS" and destinations is not None:
+            line = f"{key} = {', '.join(destinations)}"
         lines.append(line)
-        if line.strip() == "[cache]":
+        if line.strip() in ("[cache]", "[relay]"):  # the relay reads its own section only
             lines += [
                 f"STORAGE_DIR = {data_dir / 'graphite'}",
                 f"LOCAL_DATA_DIR = {whisper_dir(data_dir)}",
@@ -197,11 +202,18 @@ def whisper_dir(data_dir: Path) -> Path:
     return data_dir / "graphite" / "whisper"
 
 
-def graphite_web_settings(ports: Ports, data_dir: Path, secret_key: str) -> str:
+def graphite_web_settings(
+    ports: Ports,
+    data_dir: Path,
+    secret_key: str,
+    carbon_host: str = LOOPBACK,
+    cluster_servers: tuple[str, ...] = (),
+) -> str:
     """A graphite-web settings module for Debian's graphite-web (GRAPHITE_SETTINGS_MODULE).
 
     graphite.settings imports it first and derives the rest from it, so all the
-    paths below land in data_dir, not in /var/lib/graphite.
+    paths below land in data_dir, not in /var/lib/graphite. In the HA topology (ha_push.py) a node
+    reads its own carbon cache, on `carbon_host`, and asks the `cluster_servers` for the rest.
     """
     storage = data_dir / "graphite"
     database = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(storage / "graphite.db")}}
@@ -219,9 +231,19 @@ LOG_DIR = {str(data_dir / "logs")!r}
 LOG_ROTATION = False
 DATABASES = {database!r}
 # Points still in carbon's cache are merged into renders (carbon's CACHE_QUERY_PORT).
-CARBONLINK_HOSTS = ["{LOOPBACK}:{ports.carbon_query}:a"]
+CARBONLINK_HOSTS = ["{carbon_host}:{ports.carbon_query}:a"]
 CARBONLINK_TIMEOUT = 1.0
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
+""" + (cluster_settings(cluster_servers) if cluster_servers else "")
+
+
+def cluster_settings(cluster_servers: tuple[str, ...]) -> str:
+    """A graphite-web node of a cluster: find and render ask every other node (with local=1, so that
+    they answer from their own data only), and a series found on several (carbon-relay's replicas)
+    is merged, each node's gaps filled from the others' points (graphite-web's default, said here)."""
+    return f"""\
+CLUSTER_SERVERS = {list(cluster_servers)!r}
+REMOTE_STORE_MERGE_RESULTS = True
 """
 
 

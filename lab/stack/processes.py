@@ -125,12 +125,13 @@ def http_ok(url: str) -> Check:
     return check
 
 
-def tcp_open(port: int) -> Check:
-    """A check: something accepts connections on the loopback's `port` (for servers without HTTP)."""
+def tcp_open(port: int, host: str = LOOPBACK) -> Check:
+    """A check: something accepts connections on `port` of `host`, a loopback address (for servers
+    without HTTP)."""
 
     def check() -> bool:
         try:
-            socket.create_connection((LOOPBACK, port), timeout=1).close()
+            socket.create_connection((host, port), timeout=1).close()
             return True
         except OSError:
             return False

@@ -51,24 +51,33 @@ class StatsdDaemon:
 
     def counters(self) -> dict[str, float]:
         """The counters received since the start (the admin interface's `counters`)."""
-        # The answer is a JavaScript object literal: { 'name': 12, ... }
-        return {
-            name: float(value) for name, value in re.findall(r"'([^']+)': ([\d.]+)", self._admin("counters"))
-        }
+        return admin_counters(self.admin_port)
 
-    def _admin(self, command: str) -> str:
-        try:
-            with socket.create_connection((LOOPBACK, self.admin_port), timeout=2) as conn:
-                conn.sendall(command.encode() + b"\n")
-                answer = b""
-                while not answer.endswith(b"END\n\n"):
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        break
-                    answer += chunk
-                return answer.decode()
-        except OSError:
-            return ""
+
+def admin_counters(admin_port: int) -> dict[str, float]:
+    """The counters a StatsD daemon holds now (its admin interface's `counters`): since the start, or
+    since its last flush when it flushes. Empty when it does not answer."""
+    # The answer is a JavaScript object literal: { 'name': 12, ... }
+    return {
+        name: float(value)
+        for name, value in re.findall(r"'([^']+)': ([\d.]+)", admin(admin_port, "counters"))
+    }
+
+
+def admin(admin_port: int, command: str) -> str:
+    """A command's answer from a StatsD admin interface on the loopback ("" when none answers)."""
+    try:
+        with socket.create_connection((LOOPBACK, admin_port), timeout=2) as conn:
+            conn.sendall(command.encode() + b"\n")
+            answer = b""
+            while not answer.endswith(b"END\n\n"):
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                answer += chunk
+            return answer.decode()
+    except OSError:
+        return ""
 
 
 @contextmanager

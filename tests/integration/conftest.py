@@ -12,6 +12,7 @@ import pytest
 from . import stack as stacks
 
 
+@pytest.hookimpl(tryfirst=True)  # before tests/conftest.py's, which orders the groups by these marks
 def pytest_collection_modifyitems(items):
     for item in items:
         if "integration" in item.nodeid.split("::")[0]:

@@ -12,64 +12,37 @@ Prometheus, `otel` the OTLP receiver (in compose the same Prometheus; natively
 VictoriaMetrics), `graphite` graphite-web.
 """
 
-import functools
 import json
-import math
 import os
 import re
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
 import yaml
 
 from app.signals import ROUTE, STATSD_PREFIX
-from lab.backends import Prometheus
 from lab.fault_control import FaultControl
 from lab.queries import PushQueries, is_
 
 from ..helpers import ROOT
+from .dashboards import (
+    TRAFFIC,
+    boards,
+    eventually,
+    graphite_points,
+    graphite_series,
+    panel_targets,
+    prometheus_points,
+    prometheus_series,
+    promql_url,
+    send_traffic,
+    substitute,
+)
 
-DASHBOARDS = sorted((ROOT / "grafana" / "dashboards").glob("*.json"))
 RULES = sorted((ROOT / "prometheus" / "rules").glob("*.yml"))
-# Enough for every panel: fast and slow routes, a 404 and a 500.
-TRAFFIC = {"/": (200, 10), "/database/": (200, 6), "/no/such/page": (404, 3), "/error/": (500, 2)}
 # The route whose faults the annotation tests change (it fails anyway), and its StatsD endpoint.
 FAULTED_ROUTE, FAULTED_ENDPOINT = "/error/", "error"
-# Panels Grafana fills without a query of theirs.
-NO_QUERIES = ("row", "text", "alertlist")
-
-
-def boards() -> list[dict]:
-    return [json.loads(path.read_text()) for path in DASHBOARDS]
-
-
-def panel_targets():
-    for board in boards():
-        variables = {v["name"]: v.get("allValue") for v in board["templating"]["list"]}
-        for panel in board["panels"]:
-            if panel["type"] in NO_QUERIES:
-                assert not panel.get("targets"), (
-                    f"{board['title']} / {panel['title']}: a query in a {panel['type']}"
-                )
-                continue
-            for target in panel["targets"]:
-                yield pytest.param(
-                    board["title"],
-                    panel["title"],
-                    target,
-                    variables,
-                    id=f"{board['uid']}/{panel['id']}{target['refId']}",
-                )
-
-
-def send_traffic(stack) -> None:
-    """The known traffic; /database/ concurrently, so that requests are in flight."""
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        for path, (status, count) in TRAFFIC.items():
-            answers = pool.map(lambda p: requests.get(stack.app + p, timeout=10), [path] * count)
-            assert [answer.status_code for answer in answers] == [status] * count, path
 
 
 @pytest.fixture(scope="module")
@@ -97,64 +70,6 @@ def traffic(stack) -> float:
     return started
 
 
-@functools.cache
-def slowest_group_seconds(prometheus: str) -> float:
-    """How often the running Prometheus's slowest rule group runs (natively, shortened with its scrapes)."""
-    return max(Prometheus(prometheus).rule_group_intervals().values())
-
-
-def eventually(stack, read, failure: str):
-    """Poll `read()` until it returns something (points, values); fail with `failure`. A panel reading
-    a series recorded once a minute (the SLO budget's 30 days) may wait for that group's next run."""
-    slowest = slowest_group_seconds(stack.prometheus)
-    deadline = time.monotonic() + max(20 * stack.settle_seconds(), slowest + 4 * stack.settle_seconds())
-    while not (result := read()):
-        assert time.monotonic() < deadline, failure
-        time.sleep(stack.settle_seconds() / 2)
-    return result
-
-
-def promql_url(stack, uid: str) -> str:
-    """The stack's URL behind a PromQL datasource."""
-    return {"prometheus": stack.prometheus, "otel": stack.otel}[uid]
-
-
-def rate_interval(stack, uid: str) -> str:
-    """$__rate_interval on a datasource: a few of its scrapes, or of each worker's OTLP pushes."""
-    return (stack.otel_queries if uid == "otel" else stack.pull).window
-
-
-def substitute(query: str, variables: dict, stack, uid: str) -> str:
-    """The query as Grafana sends it: each variable on All, the StatsD prefix set to the stack's."""
-    values = {**variables, "__rate_interval": rate_interval(stack, uid), "prefix": stack.prefix}
-    return re.sub(r"\$\{?(\w+)\}?", lambda match: values[match.group(1)], query)
-
-
-def prometheus_series(stack, uid: str, query: str, since: float) -> list[dict]:
-    """A range query's series since `since`, a step a scrape long, as Grafana asks for them."""
-    params = {"query": query, "start": since, "end": time.time(), "step": stack.scrape_seconds}
-    response = requests.get(f"{promql_url(stack, uid)}/api/v1/query_range", params=params, timeout=10)
-    assert response.status_code == 200, f"{query}: {response.text}"
-    return response.json()["data"]["result"]
-
-
-def prometheus_points(stack, uid: str, query: str, since: float) -> list[float]:
-    values = [float(v) for series in prometheus_series(stack, uid, query, since) for _, v in series["values"]]
-    return [v for v in values if math.isfinite(v)]
-
-
-def graphite_series(stack, target: str, since: float) -> list[dict]:
-    params = {"target": target, "from": int(since), "until": "now", "format": "json"}
-    response = requests.get(f"{stack.graphite}/render", params=params, timeout=10)
-    assert response.status_code == 200, f"{target}: {response.text[-2000:]}"
-    return response.json()
-
-
-def graphite_points(stack, target: str, since: float) -> list[float]:
-    series = graphite_series(stack, target, since)
-    return [point for one in series for point, _ in one["datapoints"] if point is not None]
-
-
 @pytest.mark.parametrize(("dashboard", "panel", "target", "variables"), list(panel_targets()))
 def test_every_panel_query_returns_data(stack, traffic, dashboard, panel, target, variables):
     since, uid = traffic - 5, target["datasource"]["uid"]
@@ -163,7 +78,7 @@ def test_every_panel_query_returns_data(stack, traffic, dashboard, panel, target
         read = lambda: graphite_points(stack, query, since - 60)  # noqa: E731
     else:
         query = substitute(target["expr"], variables, stack, uid)
-        read = lambda: prometheus_points(stack, uid, query, since)  # noqa: E731
+        read = lambda: prometheus_points(stack, promql_url(stack, uid), query, since)  # noqa: E731
     eventually(stack, read, f"{dashboard} / {panel}: no data for {query}")
 
 
@@ -244,7 +159,7 @@ def marks(stack, uid: str, query: str, since: float) -> list[tuple[str, float]]:
         ]
     return [
         (json.dumps(series["metric"]), float(when))
-        for series in prometheus_series(stack, uid, query, since)
+        for series in prometheus_series(stack, promql_url(stack, uid), query, since)
         for when, value in series["values"]
         if float(value) > 0
     ]

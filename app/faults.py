@@ -3,6 +3,8 @@
     GET    /faults     the faults in force (anyone may look)
     PUT    /faults     replace them: {"error_rate": 0.2, "latency_ms": 300,
                                       "routes": {"/database/": {"error_rate": 1}}}
+                       also "cpu_ms" (CPU each request burns) and "leak_mb"
+                       (memory each request keeps), to saturate a worker
     DELETE /faults     clear them
 
 Writes need `Authorization: Bearer <LAB_ADMIN_TOKEN>`; with no token configured
@@ -15,10 +17,15 @@ Faults apply to the app's own routes only: `/metrics`, `/healthz` and `/faults`
 never fail on purpose, or the scrape, the container's health check and the way
 back out would break with them.
 
+Memory leaked by `leak_mb` is kept per worker, up to MAX_LEAK_MB, and let go
+as soon as no fault leaks any more (the next request after the change): a
+worker's resident memory climbs while the fault is on and falls back after.
+
 The faults in force are data too: `in_force(app)` is what the app's metrics
 export (app/pull.py's gauges at scrape time, app/push.py's reporter thread).
 """
 
+import functools
 import hmac
 import json
 import logging
@@ -39,6 +46,9 @@ from .labels import Route, route_of
 
 REFRESH_SECONDS = 0.5
 MAX_LATENCY_MS = 10_000  # the top histogram bucket; gunicorn kills a worker silent for 30 s
+MAX_CPU_MS = 10_000  # the same bound: CPU burnt is time the request takes
+MAX_LEAK_MB_PER_REQUEST = 64
+MAX_LEAK_MB = 512  # a worker's whole leak: further requests keep no more
 EXEMPT_ENDPOINTS = frozenset({"metrics", "healthz", "faults"})
 EXTENSION = "lab.faults"
 
@@ -55,14 +65,22 @@ class FaultError(ValueError):
 
 @dataclass(frozen=True)
 class Fault:
-    """What to do to a request: fail it with this probability, delay it by this much."""
+    """What to do to a request: fail it with this probability, delay it by this much, burn this much
+    CPU in it, keep this much memory after it."""
 
     error_rate: float = 0.0
     latency_ms: float = 0.0
+    cpu_ms: float = 0.0
+    leak_mb: float = 0.0
 
 
 NO_FAULT = Fault()
-LIMITS = {"error_rate": (0.0, 1.0), "latency_ms": (0.0, float(MAX_LATENCY_MS))}
+LIMITS = {
+    "error_rate": (0.0, 1.0),
+    "latency_ms": (0.0, float(MAX_LATENCY_MS)),
+    "cpu_ms": (0.0, float(MAX_CPU_MS)),
+    "leak_mb": (0.0, float(MAX_LEAK_MB_PER_REQUEST)),
+}
 
 
 @dataclass(frozen=True)
@@ -77,6 +95,11 @@ class Faults:
 
     def to_json(self) -> dict:
         return {**asdict(self.default), "routes": {route: asdict(f) for route, f in self.routes.items()}}
+
+    @functools.cached_property
+    def leaks(self) -> bool:
+        """Whether any route keeps memory (asked by every request: computed once)."""
+        return any(fault.leak_mb for fault in (self.default, *self.routes.values()))
 
     @classmethod
     def from_json(cls, body: object, routes: frozenset[str]) -> "Faults":
@@ -97,7 +120,7 @@ class Faults:
                     f"routes.{route}", f"not a route of this app; expected one of {sorted(routes)}"
                 )
             if not isinstance(settings, dict) or set(settings) - set(LIMITS):
-                raise FaultError(f"routes.{route}", f"expected an object with {' and/or '.join(LIMITS)}")
+                raise FaultError(f"routes.{route}", f"expected an object with any of {', '.join(LIMITS)}")
             parsed = _fault(settings, f"routes.{route}.")
             # An override starts from the default: {"latency_ms": 300} keeps the default error rate.
             overrides[route] = Fault(
@@ -177,8 +200,9 @@ class FaultStore:
 
 
 def _stored(settings: dict) -> Fault:
-    # floats, as PUT writes them, even from a file written by hand with whole numbers
-    return Fault(**{name: float(settings[name]) for name in LIMITS})
+    # floats, as PUT writes them, even from a file written by hand with whole numbers; a setting
+    # the file does not hold (one written before it existed) is no fault
+    return Fault(**{name: float(settings.get(name, 0.0)) for name in LIMITS})
 
 
 def _store() -> FaultStore:
@@ -234,9 +258,34 @@ def faults():
     return new.to_json()
 
 
+_leaked: list[bytes] = []  # this worker's memory kept by leak_mb
+
+
+def leaked_mb() -> int:
+    """The memory this worker keeps for leak_mb faults, in MB."""
+    return sum(len(block) for block in _leaked) >> 20
+
+
+def _burn(cpu_ms: float) -> None:
+    # This thread's CPU time, not the clock's: a busy machine burns as much, only slower.
+    until = time.thread_time() + cpu_ms / 1000
+    while time.thread_time() < until:
+        pass
+
+
+def _leak(mb: float) -> None:
+    room = MAX_LEAK_MB - leaked_mb()
+    size = int(min(mb, room) * (1 << 20))
+    if size > 0:
+        # Written, not zeroed: untouched pages would not be resident, and the leak would not show.
+        _leaked.append(b"\xa5" * size)
+
+
 def inject():
-    """Before a request of the app's own routes: delay it, then maybe fail it."""
+    """Before a request of the app's own routes: delay it, burn CPU, keep memory, then maybe fail it."""
     faults = _store().current()
+    if not faults.leaks and _leaked:
+        _leaked.clear()
     if faults is NO_FAULTS:  # no faults file: most requests stop here, before the request proxy
         return None
     rule = request.url_rule
@@ -245,6 +294,10 @@ def inject():
     fault = faults.for_route(rule.rule)
     if fault.latency_ms:
         time.sleep(fault.latency_ms / 1000)
+    if fault.cpu_ms:
+        _burn(fault.cpu_ms)
+    if fault.leak_mb:
+        _leak(fault.leak_mb)
     if fault.error_rate and random.random() < fault.error_rate:
         return _error(500, "injected fault", error_rate=fault.error_rate)
     return None

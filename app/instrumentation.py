@@ -12,6 +12,7 @@ StatsD names per (method, route, status).
 
 import functools
 import logging
+import os
 from time import perf_counter
 from typing import TYPE_CHECKING
 
@@ -20,7 +21,7 @@ from flask import Flask
 from . import faults
 from .config import otlp_endpoints, pipelines
 from .labels import UNMATCHED_ROUTE, Routes, method_label
-from .pull import FaultGauges, PullRecorder, exposition
+from .pull import FaultGauges, PullRecorder, WorkerProcesses, exposition
 from .push import PushRecorder
 from .signals import STATSD_DB_QUERY
 
@@ -75,20 +76,28 @@ class Metrics:
         faults_in_force = functools.partial(faults.in_force, app)
         if self.pull is not None:
             self._scraped = (FaultGauges(faults_in_force),)
+            # Under gunicorn (multiprocess mode) the processes are read from their slots; without it,
+            # prometheus_client's own process collector reports this one process.
+            directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+            if directory:
+                self._scraped += (WorkerProcesses(directory),)
         if self.push is not None:
             self.push.report_faults(faults_in_force)
         if self.recording:
             app.request_class = _kept_in_environ(app.request_class)
             app.wsgi_app = _RequestTimer(app, self)
 
-    def worker_started(self, threads: int) -> None:
-        """Count this worker's capacity, start its gauge pushes (called by gunicorn's post_worker_init)."""
+    def worker_started(self, threads: int, slot: int | None = None) -> None:
+        """Count this worker's capacity, start its gauge pushes (called by gunicorn's post_worker_init).
+
+        `slot` is the worker's (app/processes.py): its process figures are pushed under it, and the
+        worker in slot 0 also pushes the master's. Without one (no gunicorn) none are pushed."""
         if self.pull is not None:
             self.pull.worker_started(threads)
         if self.push is not None:
-            self.push.worker_started()
+            self.push.worker_started(slot)
         if self.otel is not None:
-            self.otel.worker_started(threads)
+            self.otel.worker_started(threads, slot)
 
     def worker_stopping(self) -> None:
         """Take this worker out of the push gauge and export its last OTLP (gunicorn's worker_exit)."""

@@ -14,7 +14,10 @@ a request (bench/results.md); prometheus_client notices a fork by itself, so
 the cached children stay right in a forked worker.
 
 The faults in force are no value a worker writes: `FaultGauges` reads them at
-scrape time, and the scrape collects it beside the workers' files.
+scrape time, and the scrape collects it beside the workers' files. Nor are the
+workers' CPU, memory and open files, which multiprocess mode cannot export from
+the files: `WorkerProcesses` reads each live worker's process, and the master's,
+at scrape time (app/processes.py).
 """
 
 import os
@@ -29,10 +32,10 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from . import multiproc, signals
+from . import multiproc, processes, signals
 from .faults import Fault
 from .labels import Route
 
@@ -118,6 +121,34 @@ class FaultGauges(Collector):
             error_ratio.add_metric([route.template], fault.error_rate)
             latency.add_metric([route.template], fault.latency_ms / 1000)
         return [error_ratio, latency]
+
+
+class WorkerProcesses(Collector):
+    """Each live gunicorn worker's CPU seconds, resident memory and open files, and the master's,
+    labelled by slot (`worker="0"`, ..., `worker="master"`): bounded however often workers recycle.
+
+    exposition(WorkerProcesses(os.environ["PROMETHEUS_MULTIPROC_DIR"]))
+    """
+
+    def __init__(self, directory: str):
+        self._directory = directory
+
+    def collect(self) -> list:
+        cpu = CounterMetricFamily(
+            signals.PROCESS_CPU.name.removesuffix("_total"), signals.PROCESS_CPU.help, labels=[signals.WORKER]
+        )
+        memory, open_fds = (
+            GaugeMetricFamily(metric.name, metric.help, labels=metric.labels)
+            for metric in (signals.PROCESS_MEMORY, signals.PROCESS_OPEN_FDS)
+        )
+        for worker, process in processes.live(self._directory).items():
+            reading = processes.read(process)
+            if reading is None:  # exited since it was listed
+                continue
+            cpu.add_metric([worker], reading.cpu_user + reading.cpu_system)
+            memory.add_metric([worker], reading.rss_bytes)
+            open_fds.add_metric([worker], reading.open_fds)
+        return [cpu, memory, open_fds]
 
 
 def exposition(*collectors: Collector) -> tuple[bytes, str]:

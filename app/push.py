@@ -15,6 +15,11 @@ What makes this safe to run in many gunicorn workers:
   the one exception: the workers of an instance read them from the same file, so
   each one overwriting the others' value with the same value is exactly right.
   (Replicas have a file each: with `--scale`, set the same faults on every one.)
+- Each worker's CPU seconds, resident memory and open files (app/processes.py)
+  are absolute gauges under its slot (`process.worker_0.*`), pushed with the
+  others by the reporter thread; the worker in slot 0 also pushes the master's
+  (`process.master.*`). One writer per name, so nothing overwrites: a worker
+  that exits sends zeros for its slot, and its replacement takes the slot over.
 - `StatsClient` resolves its host in its constructor. The app builds it at
   start and, if the host does not resolve (the graphite service is not up yet,
   or `make run` has no backends), serves anyway and retries in the background
@@ -35,17 +40,24 @@ import threading
 import time
 from collections.abc import Callable
 
+import psutil
 from flask import current_app, has_request_context, request
 from statsd import StatsClient
 
+from . import processes
 from .faults import Fault
 from .labels import Route
 from .signals import (
+    MASTER,
     STATSD_FAULT_ERROR_RATIO,
     STATSD_FAULT_LATENCY,
     STATSD_IN_FLIGHT,
     STATSD_LATENCY,
+    STATSD_PROCESS_CPU,
+    STATSD_PROCESS_MEMORY,
+    STATSD_PROCESS_OPEN_FDS,
     STATSD_REQUESTS,
+    STATSD_WORKER,
 )
 
 log = logging.getLogger(__name__)
@@ -80,14 +92,20 @@ class PushRecorder:
         self._closed = threading.Event()
         self._retired = None  # the client before the last re-resolve
         self._faults_in_force: Callable[[], dict[Route, Fault]] = dict  # none until `report_faults`
+        self._processes: dict[str, psutil.Process] = {}  # StatsD name -> process, from `worker_started`
         self.client = self._resolve()
 
     def report_faults(self, in_force: Callable[[], dict[Route, Fault]]) -> None:
         """Push what `in_force()` returns (app/faults.py's `in_force`) at every gauge push."""
         self._faults_in_force = in_force
 
-    def worker_started(self) -> None:
-        """Start pushing the gauges now, requests or not."""
+    def worker_started(self, slot: int | None = None) -> None:
+        """Start pushing the gauges now, requests or not; with a slot, this process's figures under
+        it, and in slot 0 the master's (this worker's parent) too."""
+        if slot is not None:
+            self._processes = {STATSD_WORKER.format(slot=slot): psutil.Process()}
+            if slot == 0:
+                self._processes[MASTER] = psutil.Process(os.getppid())
         self._start_reporter()
 
     def _resolve(self) -> StatsClient | None:
@@ -152,6 +170,10 @@ class PushRecorder:
                 endpoint = route.endpoint
                 pipe.gauge(STATSD_FAULT_ERROR_RATIO.format(endpoint=endpoint), _number(fault.error_rate))
                 pipe.gauge(STATSD_FAULT_LATENCY.format(endpoint=endpoint), _number(fault.latency_ms))
+            for worker, process in self._processes.items():
+                reading = processes.read(process)
+                if reading is not None:
+                    _process_gauges(pipe, worker, reading)
 
     def _in_flight_change(self, pipe) -> None:
         with self._lock:
@@ -169,10 +191,16 @@ class PushRecorder:
                 client.close()
 
     def worker_stopping(self) -> None:
-        """Take this process's share out of the gauge before it exits."""
+        """Take this process's share out of the gauge, and its figures out of its slot, before it exits."""
         with self._lock:
             self._in_flight = 0
-        self.push_in_flight()
+        client = self.client
+        if client is not None:
+            with client.pipeline() as pipe:
+                self._in_flight_change(pipe)
+                for worker in self._processes:
+                    if worker != MASTER:  # the master lives on; slot 0's next worker pushes it
+                        _process_gauges(pipe, worker, processes.Reading(0.0, 0.0, 0, 0))
 
     def request_started(self, environ: dict, in_flight: bool = True) -> None:
         if self._reporter_pid != _pid:
@@ -227,6 +255,12 @@ def _request_names(endpoint: str, method: str, status: int) -> tuple[str, str]:
         STATSD_REQUESTS.format(endpoint=endpoint, method=method, status=status),
         STATSD_LATENCY.format(endpoint=endpoint, method=method),
     )
+
+
+def _process_gauges(pipe, worker: str, reading: processes.Reading) -> None:
+    pipe.gauge(STATSD_PROCESS_CPU.format(worker=worker), round(reading.cpu_user + reading.cpu_system, 3))
+    pipe.gauge(STATSD_PROCESS_MEMORY.format(worker=worker), reading.rss_bytes)
+    pipe.gauge(STATSD_PROCESS_OPEN_FDS.format(worker=worker), reading.open_fds)
 
 
 def _number(value: float) -> float | int:

@@ -19,6 +19,10 @@ from opentelemetry.semconv.metrics import db_metrics, http_metrics
 # -- labels and their bounded values ----------------------------------------------------------------
 
 METHOD, ROUTE, STATUS, OPERATION, ENDPOINT = "method", "route", "status", "operation", "endpoint"
+# A gunicorn process: a worker's slot ("0", "1", ...: a pid would grow the series with every
+# recycle, app/processes.py) or the master.
+WORKER = "worker"
+MASTER = "master"
 UNMATCHED = "unmatched"  # the route (and StatsD endpoint) of a request that matched no URL rule
 OTHER_METHOD = "other"  # the method of a request outside the usual verbs
 
@@ -84,6 +88,19 @@ LAB_FAULT_LATENCY = Metric(
     "lab_fault_latency_seconds", "gauge", "Delay added to each request on purpose, by URL rule.", (ROUTE,)
 )
 
+# Each live worker's process and the master's, read at scrape time (app/processes.py): the names
+# prometheus_client's own process collector uses, which multiprocess mode does without.
+PROCESS_CPU = Metric(
+    "process_cpu_seconds_total", "counter", "CPU time used, user and system, by gunicorn process.", (WORKER,)
+)
+PROCESS_MEMORY = Metric(
+    "process_resident_memory_bytes", "gauge", "Resident memory, by gunicorn process.", (WORKER,)
+)
+PROCESS_OPEN_FDS = Metric(
+    "process_open_fds", "gauge", "Open file descriptors, by gunicorn process.", (WORKER,)
+)
+PROCESS_METRICS = (PROCESS_CPU, PROCESS_MEMORY, PROCESS_OPEN_FDS)
+
 PULL_METRICS = (
     HTTP_REQUESTS,
     HTTP_REQUEST_DURATION,
@@ -95,6 +112,7 @@ PULL_METRICS = (
     BLOG_WORKER_PROCESSING,
     LAB_FAULT_ERROR_RATIO,
     LAB_FAULT_LATENCY,
+    *PROCESS_METRICS,
 )
 
 # -- push: StatsD ---------------------------------------------------------------------------------------
@@ -108,11 +126,18 @@ STATSD_DB_QUERY = "db.query.{operation}"  # timer, ms
 # The faults in force, absolute values: every worker sends the same, read from the same file.
 STATSD_FAULT_ERROR_RATIO = "faults.{endpoint}.error_ratio"  # gauge, 0..1
 STATSD_FAULT_LATENCY = "faults.{endpoint}.latency_ms"  # gauge, ms
+# Each process's figures, absolute: every worker sends its own under its slot (`worker_0`, ...), the
+# one in slot 0 also the master's (`master`); a worker that exits sends zeros for its slot.
+STATSD_WORKER = "worker_{slot}"
+STATSD_PROCESS_CPU = "process.{worker}.cpu_seconds"  # gauge, user + system
+STATSD_PROCESS_MEMORY = "process.{worker}.memory_rss_bytes"  # gauge
+STATSD_PROCESS_OPEN_FDS = "process.{worker}.open_fds"  # gauge
+STATSD_PROCESS = (STATSD_PROCESS_CPU, STATSD_PROCESS_MEMORY, STATSD_PROCESS_OPEN_FDS)
 # StatsD type -> the templates sent with it (the daemon names their Graphite series by type).
 STATSD_NAMES = {
     "counter": (STATSD_REQUESTS,),
     "timer": (STATSD_LATENCY, STATSD_DB_QUERY),
-    "gauge": (STATSD_IN_FLIGHT, STATSD_FAULT_ERROR_RATIO, STATSD_FAULT_LATENCY),
+    "gauge": (STATSD_IN_FLIGHT, STATSD_FAULT_ERROR_RATIO, STATSD_FAULT_LATENCY, *STATSD_PROCESS),
 }
 
 # -- push: OpenTelemetry (OTLP) ------------------------------------------------------------------------
@@ -128,8 +153,8 @@ SEMCONV_STATUS = http_attributes.HTTP_RESPONSE_STATUS_CODE
 SEMCONV_DB_OPERATION = db_attributes.DB_OPERATION_NAME
 
 # OTLP unit -> the suffix Prometheus 3 (translation UnderscoreEscapingWithSuffixes, its default)
-# appends; annotations in braces ("{request}") name no unit and add none.
-PROMETHEUS_UNIT_SUFFIXES = {"s": "seconds"}
+# appends; annotations in braces ("{request}") name no unit and add none, nor does no unit.
+PROMETHEUS_UNIT_SUFFIXES = {"s": "seconds", "By": "bytes"}
 
 
 def prometheus_name(otel_name: str) -> str:
@@ -142,7 +167,7 @@ class Instrument(NamedTuple):
     """An OpenTelemetry instrument of the contract, and the Prometheus series its OTLP push becomes."""
 
     name: str  # dotted, as the SDK creates it
-    kind: str  # histogram or up_down_counter
+    kind: str  # histogram, up_down_counter or counter (observable or not: the same series)
     unit: str  # UCUM, as OTLP carries it
     description: str
     attributes: tuple[str, ...] = ()
@@ -151,10 +176,13 @@ class Instrument(NamedTuple):
     def metric(self) -> Metric:
         """The metric as Prometheus 3 stores the OTLP push (and VictoriaMetrics with Prometheus naming)."""
         name = prometheus_name(self.name)
-        if not self.unit.startswith("{"):
+        if self.unit and not self.unit.startswith("{"):
             name += "_" + PROMETHEUS_UNIT_SUFFIXES[self.unit]
-        # An up-down counter is a non-monotonic sum: a gauge, with no `_total`.
-        kind = "histogram" if self.kind == "histogram" else "gauge"
+        # A counter is a monotonic sum, stored with `_total`; an up-down counter is a non-monotonic
+        # sum: a gauge, with none.
+        kind = {"histogram": "histogram", "counter": "counter"}.get(self.kind, "gauge")
+        if kind == "counter":
+            name += "_total"
         labels = tuple(prometheus_name(attribute) for attribute in self.attributes)
         return Metric(name, kind, self.description, labels)
 
@@ -185,4 +213,28 @@ OTEL_DB_QUERY_DURATION = Instrument(
     "Duration of (simulated) database client operations.",
     (SEMCONV_DB_OPERATION,),
 )
-OTEL_INSTRUMENTS = (OTEL_REQUEST_DURATION, OTEL_ACTIVE_REQUESTS, OTEL_CAPACITY, OTEL_DB_QUERY_DURATION)
+# Each process's own figures, from opentelemetry-instrumentation-system-metrics in every worker
+# (app/otel.py): the conventions' process metrics, under the worker's `service.instance.id`; the
+# master's under an id of its own. The instrumentation names the CPU state `type` (the
+# conventions now say `cpu.mode`).
+CPU_MODE = "type"
+OTEL_PROCESS_CPU = Instrument(
+    "process.cpu.time", "counter", "s", "Total CPU seconds broken down by different states.", (CPU_MODE,)
+)
+OTEL_PROCESS_MEMORY = Instrument(
+    "process.memory.usage", "up_down_counter", "By", "The amount of physical memory in use."
+)
+OTEL_PROCESS_OPEN_FDS = Instrument(
+    "process.open_file_descriptor.count",
+    "up_down_counter",
+    "",  # as the instrumentation sends it: no unit (the conventions say {file_descriptor})
+    "Number of file descriptors in use by the process.",
+)
+OTEL_PROCESS_INSTRUMENTS = (OTEL_PROCESS_CPU, OTEL_PROCESS_MEMORY, OTEL_PROCESS_OPEN_FDS)
+OTEL_INSTRUMENTS = (
+    OTEL_REQUEST_DURATION,
+    OTEL_ACTIVE_REQUESTS,
+    OTEL_CAPACITY,
+    OTEL_DB_QUERY_DURATION,
+    *OTEL_PROCESS_INSTRUMENTS,
+)

@@ -94,6 +94,10 @@ def main(argv: list[str] | None = None) -> int:
     faults = commands.add_parser("faults", help="show or change the app's injected faults")
     faults.add_argument("--error-rate", type=number(0, 1), help="share of requests answered 500 (0 to 1)")
     faults.add_argument("--latency-ms", type=number(0, 10_000), help="delay added to each request (ms)")
+    faults.add_argument("--cpu-ms", type=number(0, 10_000), help="CPU time each request burns (ms)")
+    faults.add_argument(
+        "--leak-mb", type=number(0, 64), help="memory each request keeps, up to 512 MB a worker (MB)"
+    )
     faults.add_argument("--route", help="only this URL rule (e.g. /database/); default: every route")
     faults.add_argument("--clear", action="store_true", help="remove every fault")
     add_stack_options(faults)
@@ -212,7 +216,8 @@ def dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.command == "faults":
         from . import fault_control
 
-        return fault_control.command(app, token, args.error_rate, args.latency_ms, args.route, args.clear)
+        settings = {name: getattr(args, name) for name in fault_control.SETTINGS}
+        return fault_control.command(app, token, settings, args.route, args.clear)
     if args.node_failures:
         from app import config as app_config
 

@@ -44,6 +44,12 @@ class Prometheus:
         result = _get(f"{self.url}/api/v1/query", params).json()["data"]["result"]
         return float(result[0]["value"][1]) if result else empty
 
+    def by(self, query: str, label: str, at: float | None = None) -> dict[str, float]:
+        """The value of each series of a PromQL expression, by one of its labels."""
+        params = {"query": query} if at is None else {"query": query, "time": at}
+        result = _get(f"{self.url}/api/v1/query", params).json()["data"]["result"]
+        return {series["metric"].get(label, ""): float(series["value"][1]) for series in result}
+
     def samples_read(self, query: str) -> int:
         """How many samples an instant query of `query` reads now (its `stats=all`)."""
         params = {"query": query, "stats": "all"}
@@ -104,6 +110,16 @@ class Graphite:
         params["format"] = "json"
         series = _get(f"{self.url}/render", params).json()
         return sorted((float(t), v) for s in series for v, t in s["datapoints"] if v is not None)
+
+    def last(self, target: str, start: float) -> dict[str, float]:
+        """The latest non-empty point of each series of `target` since `start`, by its name."""
+        params = {"target": target, "from": int(start), "until": "now", "format": "json"}
+        found = {}
+        for series in _get(f"{self.url}/render", params).json():
+            points = [value for value, _ in series["datapoints"] if value is not None]
+            if points:
+                found[series["target"]] = points[-1]
+        return found
 
     def total(self, target: str, start: float) -> float:
         """The sum of every point of `target` since `start`."""

@@ -3,6 +3,7 @@
     lab faults                                  # show them
     lab faults --error-rate 0.2                 # 20 % of requests to every route answer 500
     lab faults --latency-ms 300 --route /       # / answers 300 ms later
+    lab faults --cpu-ms 50 --leak-mb 2          # each request burns 50 ms of CPU and keeps 2 MB
     lab faults --clear
 
 The token is LAB_ADMIN_TOKEN from the environment or `.env` (`make up` writes one).
@@ -54,33 +55,33 @@ class FaultControl:
         return response.json()
 
 
-def faults_from_options(error_rate: float | None, latency_ms: float | None, route: str | None) -> dict:
-    """The PUT body for the options given: for every route, or for one."""
-    fault = {
-        name: value
-        for name, value in (("error_rate", error_rate), ("latency_ms", latency_ms))
-        if value is not None
-    }
+SETTINGS = ("error_rate", "latency_ms", "cpu_ms", "leak_mb")  # app/faults.py's, each an option
+
+
+def faults_from_options(settings: dict[str, float | None], route: str | None) -> dict:
+    """The PUT body for the settings given (None: not given): for every route, or for one."""
+    fault = {name: value for name, value in settings.items() if value is not None}
     return {"routes": {route: fault}} if route else fault
 
 
-def main(control: FaultControl, error_rate, latency_ms, route, clear: bool) -> int:
+def main(control: FaultControl, settings: dict[str, float | None], route, clear: bool) -> int:
     if clear:
         answer = control.clear()
-    elif error_rate is None and latency_ms is None:
+    elif all(value is None for value in settings.values()):
         if route:
-            raise FaultControlError("--route needs --error-rate and/or --latency-ms")
+            options = " and/or ".join("--" + name.replace("_", "-") for name in SETTINGS)
+            raise FaultControlError(f"--route needs {options}")
         answer = control.show()
     else:
-        answer = control.replace(faults_from_options(error_rate, latency_ms, route))
+        answer = control.replace(faults_from_options(settings, route))
     print(json.dumps(answer, indent=2))
     return 0
 
 
-def command(app: str, token: str, error_rate, latency_ms, route, clear: bool) -> int:
+def command(app: str, token: str, settings: dict[str, float | None], route, clear: bool) -> int:
     """`lab faults`: main(), with what went wrong said in one line."""
     try:
-        return main(FaultControl(app, token), error_rate, latency_ms, route, clear)
+        return main(FaultControl(app, token), settings, route, clear)
     except FaultControlError as error:
         print(f"lab faults: {error}", file=sys.stderr)
     except requests.ConnectionError as error:

@@ -29,12 +29,21 @@ from app.signals import (
     OTEL_ACTIVE_REQUESTS,
     OTEL_CAPACITY,
     OTEL_DB_QUERY_DURATION,
+    OTEL_PROCESS_CPU,
+    OTEL_PROCESS_MEMORY,
+    OTEL_PROCESS_OPEN_FDS,
     OTEL_REQUEST_DURATION,
+    PROCESS_CPU,
+    PROCESS_MEMORY,
+    PROCESS_OPEN_FDS,
     STATSD_DB_QUERY,
     STATSD_FAULT_ERROR_RATIO,
     STATSD_FAULT_LATENCY,
     STATSD_IN_FLIGHT,
     STATSD_LATENCY,
+    STATSD_PROCESS_CPU,
+    STATSD_PROCESS_MEMORY,
+    STATSD_PROCESS_OPEN_FDS,
     STATSD_REQUESTS,
 )
 
@@ -64,6 +73,10 @@ class PromNames(NamedTuple):
     capacity: str
     db_duration: signals.Metric
     db_operation: str
+    cpu: str  # a process's CPU seconds, a counter
+    memory: str  # its resident memory, bytes
+    open_fds: str
+    process: str  # the label that names one gunicorn process (a worker's slot, or the master)
 
 
 # Scraped: the app's own names.
@@ -77,6 +90,10 @@ PULL_NAMES = PromNames(
     HTTP_CAPACITY.name,
     DB_QUERY_DURATION,
     signals.OPERATION,
+    PROCESS_CPU.name,
+    PROCESS_MEMORY.name,
+    PROCESS_OPEN_FDS.name,
+    signals.WORKER,
 )
 # Pushed over OTLP: the semantic conventions' names, as Prometheus 3 translates them. There is
 # no request counter: the histogram's `_count` is one.
@@ -89,6 +106,10 @@ PROMETHEUS_OTEL_NAMES = PromNames(
     OTEL_CAPACITY.metric.name,
     OTEL_DB_QUERY_DURATION.metric,
     *OTEL_DB_QUERY_DURATION.metric.labels,
+    OTEL_PROCESS_CPU.metric.name,
+    OTEL_PROCESS_MEMORY.metric.name,
+    OTEL_PROCESS_OPEN_FDS.metric.name,
+    "instance",  # each process pushes under its own service.instance.id, the master too
 )
 
 
@@ -150,6 +171,25 @@ class PullQueries:
         in_flight = self.current(self.names.in_flight, fresh=True)
         capacity = self.current(self.names.capacity, fresh=True)
         return f"sum({in_flight}) / sum({capacity})"
+
+    def cpu(self, by: str = "") -> str:
+        """Saturation, CPU: the cores each gunicorn process keeps busy (user + system), by process."""
+        return f"sum by ({by or self.names.process}) ({self.rate(self.names.cpu, self._processes())})"
+
+    def memory(self, by: str = "") -> str:
+        """Saturation, memory: each gunicorn process's resident memory, in bytes."""
+        selected = self.current(self.names.memory, self._processes(), fresh=True)
+        return f"sum by ({by or self.names.process}) ({selected})"
+
+    def open_fds(self, by: str = "") -> str:
+        """Each gunicorn process's open file descriptors."""
+        selected = self.current(self.names.open_fds, self._processes(), fresh=True)
+        return f"sum by ({by or self.names.process}) ({selected})"
+
+    def _processes(self) -> str:
+        # Only the app's gunicorn processes: the blog worker and Prometheus export process_* too,
+        # without the label (a Grafana scope selects instances, not jobs).
+        return f'{self.names.process}=~".+"'
 
     def db_latency(self, q: float, by: str = "") -> str:
         """The cause behind a slow /database/: the q-quantile of the time spent in the database."""
@@ -255,6 +295,21 @@ class PushQueries:
         """Saturation's numerator: requests in flight (StatsD knows no capacity)."""
         return f"alias({self.in_flight_series()}, 'in flight')"
 
+    def process_series(self, template: str, worker: str = "*") -> str:
+        """One of a gunicorn process's gauges (STATSD_PROCESS_*): `worker_0`, ..., `master`."""
+        return f"{GAUGES}.{self.prefix}.{template.format(worker=worker)}"
+
+    def cpu(self, worker: str = "*") -> str:
+        """Saturation, CPU: the cores each process keeps busy, from its CPU seconds, named by process."""
+        return f"aliasByNode(perSecond({self.process_series(STATSD_PROCESS_CPU, worker)}), -2)"
+
+    def memory(self, worker: str = "*") -> str:
+        """Saturation, memory: each process's resident memory, in bytes, named by process."""
+        return f"aliasByNode({self.process_series(STATSD_PROCESS_MEMORY, worker)}, -2)"
+
+    def open_fds(self, worker: str = "*") -> str:
+        return f"aliasByNode({self.process_series(STATSD_PROCESS_OPEN_FDS, worker)}, -2)"
+
     def db_timer(self, operation: str = "select", stat: str = "upper_90") -> str:
         """A per-flush stat of the database query timer, in ms."""
         return f"{TIMERS}.{self.prefix}.{STATSD_DB_QUERY.format(operation=operation)}.{stat}"
@@ -277,7 +332,7 @@ def graphite_series(prefix: str) -> set[str]:
     """Every Graphite series the contract defines under `prefix`, a `*` for each free node."""
 
     def free(template: str) -> str:
-        return template.format(endpoint="*", method="*", status="*", operation="*")
+        return template.format(endpoint="*", method="*", status="*", operation="*", worker="*")
 
     names = {STATSD_OWN_SERIES}
     for template in signals.STATSD_NAMES["counter"]:

@@ -12,6 +12,7 @@ from prometheus_client.mmap_dict import MmapedDict
 from .helpers import gunicorn, samples, value
 
 TOKEN = "test-admin-token"
+NONE = {"error_rate": 0.0, "latency_ms": 0.0, "cpu_ms": 0.0, "leak_mb": 0.0}
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
@@ -41,7 +42,7 @@ def put(client, body, headers=AUTH):
 def test_no_faults_at_first(client):
     response = client.get("/faults")
     assert response.status_code == 200
-    assert response.json == {"error_rate": 0.0, "latency_ms": 0.0, "routes": {}}
+    assert response.json == {**NONE, "routes": {}}
 
 
 def test_writes_are_off_without_a_configured_token(make_app, tmp_path):
@@ -74,12 +75,15 @@ def test_writes_need_the_bearer_token(client, headers):
         ({"error_rate": True}, "error_rate", "expected a number from 0 to 1, got True"),
         ({"latency_ms": 10001}, "latency_ms", "expected a number from 0 to 10000, got 10001"),
         ({"latency_ms": None}, "latency_ms", "expected a number from 0 to 10000, got None"),
-        ({"error": 1}, "error", "unknown field; expected error_rate, latency_ms, routes"),
+        ({"error": 1}, "error", "unknown field; expected error_rate, latency_ms, cpu_ms, leak_mb, routes"),
         ([0.5], "body", "expected a JSON object"),
         ({"routes": ["/"]}, "routes", "expected an object of URL rule -> fault"),
         ({"routes": {"/nope": {}}}, "routes./nope", "not a route of this app; expected one of"),
         ({"routes": {"/metrics/": {}}}, "routes./metrics/", "not a route of this app"),
-        ({"routes": {"/": {"rate": 1}}}, "routes./", "expected an object with error_rate and/or latency_ms"),
+        ({"routes": {"/": {"rate": 1}}}, "routes./", "expected an object with any of error_rate, latency_ms"),
+        ({"cpu_ms": 10001}, "cpu_ms", "expected a number from 0 to 10000, got 10001"),
+        ({"leak_mb": 65}, "leak_mb", "expected a number from 0 to 64, got 65"),
+        ({"routes": {"/": {"leak_mb": -1}}}, "routes./.leak_mb", "expected a number from 0 to 64, got -1"),
         ({"routes": {"/": {"error_rate": 2}}}, "routes./.error_rate", "expected a number from 0 to 1, got 2"),
     ],
 )
@@ -107,7 +111,7 @@ def test_error_rate_one_fails_every_request_and_delete_clears_it(client):
     assert answers[0].json == {"error": "injected fault", "error_rate": 1.0}
     deleted = client.delete("/faults", headers=AUTH)
     assert deleted.status_code == 200
-    assert deleted.json == {"error_rate": 0.0, "latency_ms": 0.0, "routes": {}}
+    assert deleted.json == {**NONE, "routes": {}}
     assert [client.get("/").status_code for _ in range(5)] == [200] * 5
 
 
@@ -123,14 +127,55 @@ def test_metrics_health_and_the_faults_endpoint_never_fail_on_purpose(client):
 def test_a_route_override_starts_from_the_default(client):
     body = {"latency_ms": 50, "routes": {"/database/": {"error_rate": 1}}}
     assert put(client, body).json == {
-        "error_rate": 0.0,
+        **NONE,
         "latency_ms": 50.0,
-        "routes": {"/database/": {"error_rate": 1.0, "latency_ms": 50.0}},
+        "routes": {"/database/": {**NONE, "error_rate": 1.0, "latency_ms": 50.0}},
     }
     assert client.get("/database/").status_code == 500
     started = time.perf_counter()
     assert client.get("/").status_code == 200
     assert time.perf_counter() - started >= 0.05
+
+
+def test_cpu_ms_burns_that_much_of_the_request_threads_cpu(client):
+    put(client, {"routes": {"/": {"cpu_ms": 80}}})
+    started = time.thread_time()  # the test client answers in this thread
+    assert client.get("/").status_code == 200
+    assert time.thread_time() - started >= 0.08
+    started = time.thread_time()
+    client.get("/database/")  # another route: no fault
+    assert time.thread_time() - started < 0.08
+
+
+def test_leak_mb_keeps_memory_per_request_up_to_the_cap_and_lets_go_once_no_fault_leaks(client, monkeypatch):
+    from app import faults
+
+    monkeypatch.setattr(faults, "MAX_LEAK_MB", 5)
+    put(client, {"routes": {"/": {"leak_mb": 2}}})
+    client.get("/")
+    client.get("/database/")  # no leak on this route
+    assert faults.leaked_mb() == 2
+    client.get("/")
+    client.get("/")  # 6 MB asked, the cap is 5
+    assert faults.leaked_mb() == 5
+    put(client, {"latency_ms": 1})  # a fault still, but none that leaks
+    client.get("/database/")
+    assert faults.leaked_mb() == 0
+    put(client, {"leak_mb": 1})
+    client.get("/")
+    client.delete("/faults", headers=AUTH)  # no faults at all
+    client.get("/")
+    assert faults.leaked_mb() == 0
+
+
+def test_a_faults_file_from_before_cpu_and_leak_means_none_of_them(faulty_app, client):
+    old = {"error_rate": 0.0, "latency_ms": 5.0, "routes": {"/": {"error_rate": 1.0, "latency_ms": 0.0}}}
+    Path(faulty_app.config["LAB_FAULTS_FILE"]).write_text(json.dumps(old))
+    assert client.get("/faults").json == {
+        **NONE,
+        "latency_ms": 5.0,
+        "routes": {"/": {**NONE, "error_rate": 1.0}},
+    }
 
 
 def test_an_injected_error_is_counted_as_a_500_of_its_route(client):

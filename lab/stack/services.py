@@ -33,6 +33,12 @@ class Service:
     pid_file: Path | None = None
 
 
+def app_run_dir(data_dir: Path, instance: int | None = None) -> Path:
+    """An app instance's multiprocess directory: its workers' metric files and, by slot, their pids
+    (app/processes.py). The HA topology's instances are numbered from 1."""
+    return data_dir / "run" / ("prometheus-multiproc" + (f"-{instance}" if instance else ""))
+
+
 def services(ports: Ports, data_dir: Path, graphite_env: dict[str, str], loadgen: bool) -> list[Service]:
     otlp_receiver = f"http://{cfg.LOOPBACK}:{ports.otlp_receiver}"
     app_env = {
@@ -44,7 +50,7 @@ def services(ports: Ports, data_dir: Path, graphite_env: dict[str, str], loadgen
         "STATSD_HOST": cfg.LOOPBACK,
         "STATSD_PORT": str(ports.statsd),
         "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": otlp_receiver + cfg.OTLP_RECEIVER_PATH,
-        "PROMETHEUS_MULTIPROC_DIR": str(data_dir / "run" / "prometheus-multiproc"),
+        "PROMETHEUS_MULTIPROC_DIR": str(app_run_dir(data_dir)),
     }
     loop = cfg.LOOPBACK
     # The app's request counters under the STATSD_PREFIX it runs with: where to look first in Graphite.
@@ -244,7 +250,7 @@ def ha_services(
                     **service.env,
                     "OTLP_EXTRA_METRICS_ENDPOINTS": second_otlp_receiver,
                     "APP_PORT": str(port),
-                    "PROMETHEUS_MULTIPROC_DIR": str(data_dir / "run" / f"prometheus-multiproc-{index + 1}"),
+                    "PROMETHEUS_MULTIPROC_DIR": str(app_run_dir(data_dir, index + 1)),
                 }
                 result.append(
                     Service(

@@ -37,7 +37,7 @@ class Subject:
 
 
 def _free(template: str) -> str:
-    return template.format(endpoint="*", method="*", status="*", operation="*")
+    return template.format(endpoint="*", method="*", status="*", operation="*", worker="*")
 
 
 def _statsd(constant: str, template: str, kind: str) -> Subject:
@@ -84,6 +84,12 @@ SIGNALS = {
         "STATSD_IN_FLIGHT",
         "OTEL_ACTIVE_REQUESTS",
         "OTEL_CAPACITY",
+        "PROCESS_CPU",
+        "PROCESS_MEMORY",
+        "STATSD_PROCESS_CPU",
+        "STATSD_PROCESS_MEMORY",
+        "OTEL_PROCESS_CPU",
+        "OTEL_PROCESS_MEMORY",
     ),
 }
 

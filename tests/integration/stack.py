@@ -29,6 +29,7 @@ from lab.settings import (
 from lab.stack.ha import HA_DEFAULTS
 from lab.stack.native import READY_LINE
 from lab.stack.processes import NotReady, Process
+from lab.stack.services import app_run_dir
 
 from ..helpers import ROOT, OtlpReceiver, free_port
 
@@ -66,6 +67,13 @@ class Stack:
     # The native twin (VictoriaMetrics) shows samples some seconds after they arrive, and is
     # flushed before an exact count; Prometheus shows each one as soon as it stores it.
     otel_is_twin: bool = False
+    # Natively, the runner's data directory: the app's processes can be read from /proc beside it.
+    data_dir: Path | None = None
+
+    @property
+    def app_processes_dir(self) -> Path | None:
+        """Where the app's workers name their pids by slot (app/processes.py), natively."""
+        return None if self.data_dir is None else app_run_dir(self.data_dir)
 
     @cached_property
     def scrape_seconds(self) -> float:
@@ -262,6 +270,7 @@ class NativeRunner:
             # What the runner gives the app: .env, then the environment, then the test's settings.
             app_settings=config.from_env(app_environment({**os.environ, **APP_TEST_ENV})),
             otel_is_twin=True,
+            data_dir=Path(self.data_dir),
         )
 
 

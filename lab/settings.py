@@ -50,6 +50,7 @@ STACK_DEFAULTS = {
     "LOADGEN_PORT": 8089,
     "ALERTMANAGER_PORT": 9093,
     "ALERT_SINK_PORT": 9095,  # the lab's webhook receiver (lab/stack/alert_sink.py)
+    "NODE_EXPORTER_PORT": 9100,  # the host's metrics, pulled (collectd pushes them: no port)
     # Native only: VictoriaMetrics stands in for Prometheus 3's OTLP receiver (lab/stack/native.py).
     "OTLP_RECEIVER_PORT": 8428,
 }
@@ -149,6 +150,7 @@ class Ports(PortSet):
     loadgen: int
     alertmanager: int
     alert_sink: int
+    node_exporter: int
     otlp_receiver: int
 
     DEFAULTS: ClassVar[dict[str, int]] = STACK_DEFAULTS

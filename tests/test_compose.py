@@ -33,7 +33,18 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 SCALE_FILE = ROOT / "compose.scale.yaml"
 HA_FILE = ROOT / "compose.ha.yaml"
 SECRETS = {"GRAFANA_ADMIN_PASSWORD": "test-password", "GRAPHITE_SECRET_KEY": "test-secret"}
-SERVICES = {"app", "worker", "prometheus", "alertmanager", "alert-sink", "graphite", "grafana", "loadgen"}
+SERVICES = {
+    "app",
+    "worker",
+    "prometheus",
+    "alertmanager",
+    "alert-sink",
+    "graphite",
+    "grafana",
+    "loadgen",
+    "node-exporter",
+    "collectd",
+}
 OTLP_ENDPOINT = "http://prometheus:9090/api/v1/otlp/v1/metrics"  # Prometheus 3's OTLP receiver
 
 

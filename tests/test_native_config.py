@@ -28,6 +28,7 @@ PORTS = Ports(
     loadgen=18089,
     alertmanager=19093,
     alert_sink=19095,
+    node_exporter=19100,
     otlp_receiver=18428,
 )
 
@@ -39,6 +40,7 @@ def test_prometheus_targets_become_loopback_static_targets():
         "prometheus": ["127.0.0.1:19090"],
         "app": ["127.0.0.1:15000"],  # the compose file finds replicas by DNS
         "worker": ["127.0.0.1:18000"],
+        "node": ["127.0.0.1:19100"],
     }
     assert not any("dns_sd_configs" in job for job in config["scrape_configs"])
     shared = yaml.safe_load(cfg.PROMETHEUS_YML.read_text())
@@ -272,3 +274,45 @@ def test_the_statsd_nodes_flush_to_the_relay_behind_a_proxy_on_the_statsd_port()
         assert node["flushInterval"] == 1000
     with pytest.raises(ValueError, match="2 nodes, the native topology runs 3"):
         ha_push.proxy_config(PORTS, [*nodes, (18131, 18132)])
+
+
+def test_node_exporter_runs_the_compose_collectors_on_loopback():
+    argv = cfg.node_exporter_argv(PORTS)
+    assert argv == [
+        "--collector.disable-defaults",
+        "--collector.cpu",
+        "--collector.meminfo",
+        "--collector.diskstats",
+        "--collector.netdev",
+        "--collector.loadavg",
+        "--web.listen-address=127.0.0.1:19100",
+    ]
+
+
+def test_collectd_writes_to_the_native_carbon_at_the_flush_interval(tmp_path):
+    written = cfg.collectd_config(PORTS, tmp_path, interval_seconds=1).splitlines()
+    assert written[:2] == [
+        f'BaseDir "{tmp_path / "collectd"}"',
+        f'PIDFile "{tmp_path / "run" / "collectd.pid"}"',
+    ]
+    # the rest is the compose file's, line for line, but the carbon address and the interval
+    swapped = {
+        '    Host "graphite"': '    Host "127.0.0.1"',
+        '    Port "2003"': '    Port "12003"',
+        "Interval 10": "Interval 1",
+        '  SocketFile "/var/lib/collectd/collectd.sock"': f'  SocketFile "{tmp_path / "run/collectd.sock"}"',
+    }
+    shared = cfg.COLLECTD_CONF.read_text().splitlines()
+    assert set(swapped) <= set(shared)
+    assert written[2:] == [swapped.get(line, line) for line in shared]
+
+
+@pytest.mark.processes
+def test_collectd_starts_with_the_derived_config(tmp_path):
+    """`collectd -t` parses the config and loads every plugin, as the runner would start it."""
+    (tmp_path / "collectd").mkdir()
+    (tmp_path / "run").mkdir()
+    config = tmp_path / "collectd.conf"
+    config.write_text(cfg.collectd_config(PORTS, tmp_path, interval_seconds=1))
+    checked = subprocess.run(["collectd", "-t", "-C", str(config)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr

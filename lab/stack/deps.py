@@ -32,6 +32,8 @@ DEBIAN_PACKAGES = {
     "wrk": "wrk",
     "prometheus-alertmanager": "prometheus-alertmanager",
     "amtool": "prometheus-alertmanager",
+    "prometheus-node-exporter": "prometheus-node-exporter",  # the host, pulled
+    "collectd": "collectd-core",  # the host, pushed (collectd-core: the daemon, no service started)
 }
 SYSTEM_PYTHON = "/usr/bin/python3"  # graphite-web and carbon are Debian's, for Debian's Python
 NODE_MODULES = ROOT / "lab" / "node_modules"
@@ -101,8 +103,8 @@ def install() -> None:
         )
     fetch_newer_debian_packages()
     print(
-        "native dependencies present: prometheus, alertmanager, graphite-carbon, graphite-web, statsd, wrk, "
-        "victoria-metrics and promtool 3 (in .lab/debian)"
+        "native dependencies present: prometheus, alertmanager, node_exporter, collectd, graphite-carbon, "
+        "graphite-web, statsd, wrk, victoria-metrics and promtool 3 (in .lab/debian)"
     )
 
 

@@ -39,6 +39,7 @@ CARBON_CONF = ROOT / "graphite" / "carbon.conf"
 STORAGE_SCHEMAS = ROOT / "graphite" / "storage-schemas.conf"
 STORAGE_AGGREGATION = ROOT / "graphite" / "storage-aggregation.conf"
 COMPOSE_FILE = ROOT / "docker-compose.yml"
+COLLECTD_CONF = ROOT / "collectd" / "collectd.conf"
 
 
 def compose_addresses(ports: Ports) -> dict[tuple[str, int], str]:
@@ -50,6 +51,7 @@ def compose_addresses(ports: Ports) -> dict[tuple[str, int], str]:
         ("worker", 8000): f"{LOOPBACK}:{ports.worker}",
         ("alertmanager", 9093): f"{LOOPBACK}:{ports.alertmanager}",
         ("alert-sink", 9095): f"{LOOPBACK}:{ports.alert_sink}",
+        ("node-exporter", 9100): f"{LOOPBACK}:{ports.node_exporter}",
     }
 
 
@@ -173,6 +175,37 @@ def storage_schemas(flush_seconds: int) -> str:
         STORAGE_SCHEMAS.read_text(),
         flags=re.MULTILINE,
     )
+
+
+def node_exporter_argv(ports: Ports) -> list[str]:
+    """The compose node-exporter service's command, on loopback: the same collectors, reading this
+    machine's /proc and /sys where they are (the container reads the host's, mounted elsewhere)."""
+    command = yaml.safe_load(COMPOSE_FILE.read_text())["services"]["node-exporter"]["command"]
+    kept = [flag for flag in command if not flag.startswith("--path.")]
+    return [*kept, f"--web.listen-address={LOOPBACK}:{ports.node_exporter}"]
+
+
+def collectd_config_file(data_dir: Path) -> Path:
+    return data_dir / "collectd" / "collectd.conf"
+
+
+def collectd_config(ports: Ports, data_dir: Path, interval_seconds: int) -> str:
+    """collectd.conf writing to carbon on loopback, every `interval_seconds` (the flush interval,
+    which carbon's finest archive follows), its pid file, socket and plugin state under data_dir."""
+    replacements = {
+        "Host": f'"{LOOPBACK}"',
+        "Port": f'"{ports.carbon}"',
+        "Interval": str(interval_seconds),
+        "SocketFile": f'"{data_dir / "run" / "collectd.sock"}"',
+    }
+    lines = [f'BaseDir "{data_dir / "collectd"}"', f'PIDFile "{data_dir / "run" / "collectd.pid"}"']
+    for line in COLLECTD_CONF.read_text().splitlines():
+        key = line.split(None, 1)[0] if line.strip() else ""
+        if key in replacements:
+            indent = line[: len(line) - len(line.lstrip())]
+            line = f"{indent}{key} {replacements[key]}"
+        lines.append(line)
+    return "\n".join(lines) + "\n"
 
 
 def loadgen_argv(ports: Ports) -> list[str]:

@@ -31,7 +31,17 @@ def prepare(
     topology: ha.Topology | None = None,
 ) -> dict[str, str]:
     """Write every derived config under data_dir, the HA topology's too; return graphite-web's env."""
-    for sub in ("carbon", "graphite", "logs", "run", "prometheus", "statsd", "otlp-receiver", "alertmanager"):
+    for sub in (
+        "carbon",
+        "graphite",
+        "logs",
+        "run",
+        "prometheus",
+        "statsd",
+        "otlp-receiver",
+        "alertmanager",
+        "collectd",
+    ):
         (data_dir / sub).mkdir(parents=True, exist_ok=True)
     # A shortened scrape interval shortens the rule groups' own intervals too: copies of the rules.
     rules = (
@@ -47,6 +57,7 @@ def prepare(
             )
         (data_dir / "long-term-store").mkdir(exist_ok=True)
         (data_dir / "otlp-receiver-2").mkdir(exist_ok=True)
+    cfg.collectd_config_file(data_dir).write_text(cfg.collectd_config(ports, data_dir, flush_seconds))
     (data_dir / "statsd" / "config.js").write_text(
         json.dumps(cfg.statsd_config(ports, flush_seconds), indent=2)
     )

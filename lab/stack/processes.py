@@ -139,6 +139,21 @@ def tcp_open(port: int, host: str = LOOPBACK) -> Check:
     return check
 
 
+def log_says(log: Path, text: str, since: str) -> Check:
+    """A check: the log holds `text` after the last `since` (what the process writes first at each
+    start: a restarted one appends to the same log), for a server with no port to ask (collectd)."""
+
+    def check() -> bool:
+        try:
+            written = log.read_text(errors="replace")
+        except FileNotFoundError:
+            return False
+        start = written.rfind(since)
+        return start >= 0 and text in written[start:]
+
+    return check
+
+
 def statsd_healthy(admin_port: int) -> Check:
     """A check: StatsD's admin interface answers "health: up" (its UDP port cannot be asked)."""
 

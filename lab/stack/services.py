@@ -15,7 +15,7 @@ from . import ha, ha_push
 from . import native_config as cfg
 from .deps import STATSD_DAEMON_JS, STATSD_PROXY_JS, VICTORIA_METRICS
 from .prepare import graphite_web_env
-from .processes import Check, Process, http_ok, statsd_healthy, tcp_open
+from .processes import Check, Process, http_ok, log_says, statsd_healthy, tcp_open
 
 ALERT_SINK = ROOT / "lab" / "stack" / "alert_sink.py"  # run as a script, as the compose service runs it
 
@@ -96,6 +96,19 @@ def services(ports: Ports, data_dir: Path, graphite_env: dict[str, str], loadgen
             http_ok(f"http://{loop}:{ports.worker}/metrics"),
             f"http://{loop}:{ports.worker}/metrics",
             env=app_env,
+        ),
+        Service(
+            "node-exporter",
+            ["prometheus-node-exporter", *cfg.node_exporter_argv(ports)],
+            http_ok(f"http://{loop}:{ports.node_exporter}/metrics"),
+            f"http://{loop}:{ports.node_exporter}/metrics (the host, scraped as job node)",
+        ),
+        Service(
+            "collectd",
+            ["collectd", "-f", "-C", str(cfg.collectd_config_file(data_dir))],
+            # no port of its own: ready once it says so (its log plugin loads first, at each start)
+            log_says(data_dir / "logs" / "collectd.log", "Initialization complete", 'plugin "logfile"'),
+            f"{loop}:{ports.carbon} (the host, pushed to Graphite as collectd.lab-host.*)",
         ),
         prometheus_service("prometheus", data_dir / "prometheus", ports.prometheus),
     ]

@@ -29,6 +29,7 @@ TCP_PORTS = (
     "CARBON_PORT",
     "STATSD_ADMIN_PORT",
     "OTLP_RECEIVER_PORT",
+    "NODE_EXPORTER_PORT",
 )
 
 
@@ -55,8 +56,8 @@ def alive(pid: int) -> bool:
 
 def assert_all_stopped(runner: NativeRunner, children: list[int], ports=TCP_PORTS) -> None:
     # carbon, statsd, graphite-web, otlp-receiver, alert-sink, alertmanager, app, worker,
-    # prometheus (and loadgen)
-    assert len(children) == 9 + runner.loadgen
+    # node-exporter, collectd, prometheus (and loadgen)
+    assert len(children) == 11 + runner.loadgen
     # The runner waited for each; the last may still be in the kernel's hands for a moment.
     wait_until(lambda: [pid for pid in children if alive(pid)], [], 5, "services still running")
     wait_until(lambda: [name for name in ports if listening(runner.ports[name])], [], 5, "ports still open")

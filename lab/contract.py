@@ -41,7 +41,8 @@ def promql_series(expr: str) -> set[str]:
 
 def graphite_paths(target: str) -> list[str]:
     """The series paths a Graphite target names (quoted aliases left out)."""
-    return GRAPHITE_PATH.findall(re.sub(r"'[^']*'", "''", target))
+    found = GRAPHITE_PATH.findall(re.sub(r"'[^']*'", "''", target))
+    return [path for path in found if not re.fullmatch(r"-?[\d.]+", path)]  # numbers: scale(..., -0.01)
 
 
 def node_pattern(node: str) -> re.Pattern:
@@ -59,7 +60,11 @@ def graphite_matches(path: str, series: str, *, find: bool = False) -> bool:
     defined = series.split(".")
     if len(nodes) != len(defined) and not (find and len(nodes) < len(defined)):
         return False
-    return all(d == "*" or node_pattern(n).fullmatch(d) for n, d in zip(nodes, defined, strict=False))
+    # A defined node may hold a glob of its own within it (collectd's `percent-*`): it matches either way.
+    return all(
+        d == "*" or node_pattern(n).fullmatch(d) or node_pattern(d).fullmatch(n)
+        for n, d in zip(nodes, defined, strict=False)
+    )
 
 
 def graphite_defines(path: str, *, find: bool = False) -> bool:

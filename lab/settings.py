@@ -9,6 +9,7 @@ the ports of the backends. The native runner binds everything to 127.0.0.1.
 import functools
 import json
 import os
+import re
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ PROMETHEUS_YML = ROOT / "prometheus" / "prometheus.yml"
 # The backends Grafana reads, with the fixed uids the dashboards name.
 GRAFANA_DATASOURCES_YML = ROOT / "grafana" / "provisioning" / "datasources" / "datasources.yml"
 STATSD_CONFIG_JS = ROOT / "graphite" / "statsd" / "udp.js"
+COLLECTD_CONF = ROOT / "collectd" / "collectd.conf"
 # Pull, StatsD push, OTLP push: each pipeline's backend key in result.json (the truth's is "truth").
 BACKENDS = ("prometheus", "graphite", "otel")
 # The experiment's phases, in order (`lab experiment`, its report and the tests' expectations).
@@ -68,6 +70,12 @@ def duration_seconds(text: str) -> float:
 def prometheus_scrape_seconds() -> float:
     """The scrape interval of the shared prometheus.yml (seconds): written there and nowhere else."""
     return duration_seconds(yaml.safe_load(PROMETHEUS_YML.read_text())["global"]["scrape_interval"])
+
+
+def collectd_interval_seconds() -> int:
+    """How often collectd reads and pushes the host (collectd/collectd.conf's Interval, seconds)."""
+    (interval,) = re.findall(r"^Interval\s+(\d+)", COLLECTD_CONF.read_text(), re.MULTILINE)
+    return int(interval)
 
 
 def statsd_flush_seconds() -> int:

@@ -25,6 +25,8 @@ RECEIVERS = {
     "HighErrorRatio": "warning",
     "HighLatency": "warning",
     "Saturation": "warning",
+    "WorkerCPUSaturated": "warning",
+    "WorkerMemoryHigh": "warning",
 }
 
 

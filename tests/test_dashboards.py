@@ -22,7 +22,16 @@ from app.signals import (
     STATSD_PREFIX,
 )
 from lab.dashboards import build
-from lab.queries import OtelQueries, PullQueries, PushQueries, is_, matches
+from lab.queries import (
+    COLLECTD_PREFIX,
+    NODE_SERIES,
+    NodeQueries,
+    OtelQueries,
+    PullQueries,
+    PushQueries,
+    is_,
+    matches,
+)
 from lab.rules import rule, rules
 from lab.stack import ha
 
@@ -33,7 +42,7 @@ DASHBOARDS = GRAFANA / "dashboards"
 PROVIDERS = GRAFANA / "provisioning" / "dashboards" / "dashboards.yml"
 DATASOURCES = GRAFANA / "provisioning" / "datasources" / "datasources.yml"
 BURN_UNIT = "suffix:×"
-UNITS = {"s", "ms", "reqps", "percentunit", "percent", "short", BURN_UNIT}
+UNITS = {"s", "ms", "reqps", "percentunit", "percent", "short", "bytes", "Bps", BURN_UNIT}
 BUILTIN_VARIABLES = {"__rate_interval", "__interval", "__range", "__all"}
 SIGNALS = ("Latency", "Traffic", "Errors", "Saturation")
 # The rows every dashboard opens on; the SLO row only where the scrape is read.
@@ -44,7 +53,10 @@ NO_QUERIES = {"text", "alertlist"}
 # The PromQL datasources: the scrape's Prometheus, and the OTLP push's receiver.
 PROMQL = {"prometheus", "otel"}
 # The app's Prometheus series (job="app"): each must be narrowed to the chosen instances.
-APP_SERIES = re.compile(r"\b((?:http_request|db_query|lab_fault)\w*)(\{[^}]*\})?")
+APP_SERIES = re.compile(r"\b((?:http_request|db_query|lab_fault|process)\w*)(\{[^}]*\})?")
+# The rows of the saturation's resources (lab/dashboards/resources.py), after the four signals'.
+PROCESS_ROWS = ("Saturation: CPU per process", "Saturation: memory per process")
+HOST_ROW = "Saturation: the host"
 INSTANCE = 'instance=~"$instance"'
 
 
@@ -181,6 +193,12 @@ def test_units_fit_the_signal():
                 expected = "s" if promql else "ms"  # Prometheus base unit vs StatsD timers
             elif "Errors" in title:
                 expected = "percentunit" if promql else "percent"  # a ratio vs asPercent
+            elif "memory" in title:
+                expected = "bytes"
+            elif "CPU" in title:
+                expected = "percentunit"  # of one core (a process), of every core (the host)
+            elif "disk I/O" in title:
+                expected = "Bps"
             elif "Saturation" in title:
                 expected = "percentunit" if promql else "short"  # a ratio vs a count
             else:
@@ -299,7 +317,8 @@ def test_every_app_series_is_narrowed_to_the_chosen_instances():
 def test_the_statsd_prefix_is_a_variable_of_every_dashboard():
     # Every dashboard reads StatsD: its panels, or at least the marks of the faults StatsD saw.
     for name, board in committed().items():
-        push = [query for uid, query in every_query(board) if uid == "graphite"]
+        # collectd's host series have no StatsD prefix
+        push = [q for uid, q in every_query(board) if uid == "graphite" and f"{COLLECTD_PREFIX}." not in q]
         assert push, name
         prefix = variables(board)["prefix"]
         # A text box: the user types the app's STATSD_PREFIX, or passes ?var-prefix=... in the URL.
@@ -312,7 +331,7 @@ def test_the_statsd_prefix_is_a_variable_of_every_dashboard():
 def test_push_panels_say_statsd_has_no_instance():
     for name, board in committed().items():
         for panel in queried(board):
-            if panel["datasource"]["uid"] == "graphite":
+            if panel["datasource"]["uid"] == "graphite" and "(collectd)" not in panel["title"]:
                 assert "no instance" in panel["description"], f"{name}: {panel['title']!r}"
 
 
@@ -330,12 +349,17 @@ def test_pull_vs_push_sets_each_signals_three_views_side_by_side():
     assert board["title"] == "Pull vs push: scrape, OTLP, StatsD"
     grouped = rows(board)
     glance = [NOW, SLO_ROW, ALERTS, GUIDE_ROW]
-    assert list(grouped) == [*glance, *SIGNALS, "Symptoms and causes"]
+    assert list(grouped) == [*glance, *SIGNALS, *PROCESS_ROWS, HOST_ROW, "Symptoms and causes"]
     # The stats now, under the same columns: each pipeline's four as a 2 x 2 block.
     columns = {p["gridPos"]["x"] // 8: p["datasource"]["uid"] for p in grouped[NOW]}
     assert [columns[column] for column in range(3)] == ["prometheus", "otel", "graphite"]
     assert all(columns[p["gridPos"]["x"] // 8] == p["datasource"]["uid"] for p in grouped[NOW])
     assert len({p["gridPos"]["y"] for p in grouped[NOW]}) == 2
+    # The host: pulled left, pushed right, each view saying how the two differ.
+    host = grouped.pop(HOST_ROW)
+    sides = [p["datasource"]["uid"] for p in host]
+    assert sides == ["prometheus"] * 3 + ["graphite"] * 3 and sum(p["gridPos"]["w"] for p in host) == 24
+    assert all("node_exporter vs collectd" in p["description"] for p in host)
     for title, row in grouped.items():
         if title in glance:
             continue
@@ -410,7 +434,8 @@ def test_each_promql_datasource_reads_only_its_own_pipeline():
                 continue
             mine, theirs = own[uid]
             for query in queries(panel):
-                reads = series_named(query, mine) or (uid == "prometheus" and recorded_in(query))
+                host = uid == "prometheus" and set(re.findall(r"\b[a-z]\w+", query)) & set(NODE_SERIES)
+                reads = series_named(query, mine) or (uid == "prometheus" and recorded_in(query)) or host
                 assert reads, f"{name}: {panel['title']!r} queries none of its series"
                 assert not series_named(query, theirs), (
                     f"{name}: {panel['title']!r} queries the other pipeline"
@@ -434,15 +459,29 @@ def built_by(promql: PullQueries) -> set[str]:
         promql.traffic(routes),
         *(promql.error_ratio(routes, status=status) for status in ("5..", "4..")),
         promql.saturation(),
+        promql.cpu(),
+        promql.memory(),
         promql.latency(0.95, is_(route, "/database/")),
         promql.db_latency(0.95),
+    }
+
+
+def host_queries(node: NodeQueries) -> set[str]:
+    """The host's queries the scrape's panels show (node_exporter's)."""
+    return {
+        node.cpu_busy(),
+        node.memory_used(),
+        node.memory_total(),
+        *(node.disk_bytes(direction) for direction in ("read", "written")),
     }
 
 
 def test_every_promql_query_is_built_by_lab_queries():
     scraped = PullQueries(scope=(INSTANCE,), window=GRAFANA_RATE)
     builders = {
-        "prometheus": built_by(scraped) | {scraped.blog_worker_mean()},
+        "prometheus": built_by(scraped)
+        | {scraped.blog_worker_mean()}
+        | host_queries(NodeQueries(window=GRAFANA_RATE)),
         "otel": built_by(OtelQueries(window=GRAFANA_RATE)),
     }
     shown = {uid: set() for uid in builders}
@@ -476,13 +515,14 @@ def test_the_otlp_dashboard_is_the_prometheus_one_over_the_otlp_push():
     scraped = [
         p
         for p in queried(committed()["golden-signals-prometheus.json"])
-        if "Worker" not in p["title"] and "SLO" not in p["title"]
+        if "Worker" not in p["title"] and "SLO" not in p["title"] and "Host" not in p["title"]
     ]
     pushed = queried(otel_dashboard())
     assert [p["title"].replace("(scrape)", "(OTLP)") for p in scraped] == [p["title"] for p in pushed]
     for scrape, otlp in zip(scraped, pushed, strict=True):
         assert otlp["fieldConfig"]["defaults"]["unit"] == scrape["fieldConfig"]["defaults"]["unit"]
         assert len(otlp["targets"]) == len(scrape["targets"]), otlp["title"]
+    # no host row: nothing of the host is pushed over OTLP (the Collector's hostmetrics would)
     assert list(rows(otel_dashboard())) == [NOW, ALERTS, *SIGNALS, "Symptoms and causes"]
 
 
@@ -526,7 +566,7 @@ def test_otlp_panels_say_how_their_numbers_are_made():
             description, title = panel["description"], panel["title"]
             if title.startswith("Traffic"):
                 assert "histogram's count is the request count" in description, f"{name}: {title!r}"
-            if title.startswith("Saturation"):
+            if title.startswith("Saturation") and "CPU" not in title:  # a rate, not a gauge
                 assert "last_over_time" in description and "staleness marker" in description, (
                     f"{name}: {title!r}"
                 )

@@ -57,6 +57,8 @@ from .pipelines import (
     STATSD_SOURCE,
     PromPipeline,
 )
+from .resources import explained as resources_explained
+from .resources import host_panels, process_cpu, process_memory, statsd_process_cpu, statsd_process_memory
 from .sdk import AnnotationQuery
 from .slo import slo_stats
 
@@ -179,13 +181,18 @@ def glance_rows(now: list[stat.Panel], slos: bool) -> Rows:
     return [(NOW, now), *([(SLO_ROW, slo_stats())] if slos else []), (ALERTS, [alert_list()])]
 
 
-def golden_signal_rows(p: PromPipeline, *beside_latency: timeseries.Panel) -> Rows:
-    """One PromQL pipeline's dashboard: a row per signal, then the database symptom next to its cause."""
+HOST_ROW = "Saturation: the host"
+
+
+def golden_signal_rows(p: PromPipeline, *beside_latency: timeseries.Panel, host: bool = False) -> Rows:
+    """One PromQL pipeline's dashboard: a row per signal (saturation with each process's CPU and memory,
+    and with `host` the host's, pulled), then the database symptom next to its cause."""
     return [
         ("Latency", [latency(p), *beside_latency]),
         ("Traffic", [traffic(p)]),
         ("Errors", [errors(p)]),
-        ("Saturation", [saturation(p)]),
+        ("Saturation", [saturation(p), process_cpu(p), process_memory(p)]),
+        *([(HOST_ROW, host_panels(pushed=False))] if host else []),
         (SYMPTOMS_AND_CAUSES, [database_symptom(p), database_cause(p)]),
     ]
 
@@ -212,7 +219,23 @@ def three_way_rows() -> Rows:
             [explained(panel, signal) for panel in (promql(SCRAPED), promql(OTLP), statsd())],
         )
         for signal, promql, statsd in signals
-    ] + [(SYMPTOMS_AND_CAUSES, [explained(panel, "causes") for panel in causes])]
+    ] + [
+        (
+            "Saturation: CPU per process",
+            [resources_explained(panel, "processes") for panel in (process_cpu(SCRAPED), process_cpu(OTLP))]
+            + [resources_explained(statsd_process_cpu(), "processes")],
+        ),
+        (
+            "Saturation: memory per process",
+            [
+                resources_explained(panel, "processes")
+                for panel in (process_memory(SCRAPED), process_memory(OTLP))
+            ]
+            + [resources_explained(statsd_process_memory(), "processes")],
+        ),
+        (HOST_ROW, [resources_explained(panel, "host") for panel in host_panels()]),
+        (SYMPTOMS_AND_CAUSES, [explained(panel, "causes") for panel in causes]),
+    ]
 
 
 # Said under every dashboard's title: what its top rows and its marks are.
@@ -233,7 +256,7 @@ def dashboards() -> dict[str, dashboard_models.Dashboard]:
             "The Four Golden Signals of the app as Prometheus scrapes them, per route and instance. "
             f"{SCRAPED.source} {AT_A_GLANCE}",
             [datasource_variable(), instance_variable(), route_variable(SCRAPED), prefix_variable()],
-            glance_rows(stats(SCRAPED), slos=True) + golden_signal_rows(SCRAPED, worker_latency()),
+            glance_rows(stats(SCRAPED), slos=True) + golden_signal_rows(SCRAPED, worker_latency(), host=True),
             fault_annotations(SCRAPED.queries, PROMETHEUS),
         ),
         "golden-signals-otlp.json": build_dashboard(
@@ -257,7 +280,8 @@ def dashboards() -> dict[str, dashboard_models.Dashboard]:
                 ("Latency", [statsd_latency()]),
                 ("Traffic", [statsd_traffic()]),
                 ("Errors", [statsd_errors()]),
-                ("Saturation", [statsd_saturation()]),
+                ("Saturation", [statsd_saturation(), statsd_process_cpu(), statsd_process_memory()]),
+                (HOST_ROW, host_panels(pulled=False)),
                 (SYMPTOMS_AND_CAUSES, [statsd_database_symptom(), statsd_database_cause()]),
             ],
             fault_annotations(EVERY_INSTANCE, PROVISIONED_PROMETHEUS),

@@ -48,6 +48,11 @@ def label(name: str) -> str:
     return "{{" + name + "}}"
 
 
+def promql(datasource: DataSourceRef, expr: str, legend: str) -> prometheus.Dataquery:
+    """A PromQL query of a time series panel, its legend."""
+    return prometheus.Dataquery().datasource(datasource).expr(expr).legend_format(legend).range()
+
+
 @dataclass(frozen=True)
 class PromPipeline:
     """A pipeline Grafana reads with PromQL, the scrape or the OTLP push: the panels of a signal take one."""
@@ -69,7 +74,7 @@ class PromPipeline:
         return matches(self.names.route, "$route")
 
     def query(self, expr: str, legend: str) -> prometheus.Dataquery:
-        return prometheus.Dataquery().datasource(self.datasource).expr(expr).legend_format(legend).range()
+        return promql(self.datasource, expr, legend)
 
     def panel(
         self, title: str, description: str, unit: str, *queries: prometheus.Dataquery

@@ -15,6 +15,7 @@ from app.signals import prometheus_name
 
 from ..rules import RULE_FILES
 from ..settings import (
+    COLLECTD_CONF,
     LOOPBACK,
     PROMETHEUS_YML,
     ROOT,
@@ -39,7 +40,6 @@ CARBON_CONF = ROOT / "graphite" / "carbon.conf"
 STORAGE_SCHEMAS = ROOT / "graphite" / "storage-schemas.conf"
 STORAGE_AGGREGATION = ROOT / "graphite" / "storage-aggregation.conf"
 COMPOSE_FILE = ROOT / "docker-compose.yml"
-COLLECTD_CONF = ROOT / "collectd" / "collectd.conf"
 
 
 def compose_addresses(ports: Ports) -> dict[tuple[str, int], str]:

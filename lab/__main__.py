@@ -150,6 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument(
         "--ha", action="store_true", help="only section 6: what the HA topology costs (~3 min)"
     )
+    bench.add_argument(
+        "--processes", action="store_true", help="only section 7: what the processes' figures cost (~10 s)"
+    )
     scenario = commands.add_parser("scenario", help="a pitfall measured: truth, naive setup, the lab's")
     scenario.add_argument("id", nargs="?", choices=SCENARIOS, metavar="ID", help="see --list")
     scenario.add_argument("--list", action="store_true", help="list the scenarios and their mistakes")
@@ -173,7 +176,7 @@ def dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.command == "bench":
         from .bench import run
 
-        return run.main(month_only=args.month, ha_only=args.ha)
+        return run.main(month_only=args.month, ha_only=args.ha, processes_only=args.processes)
     if args.command == "dashboards":
         from .dashboards import build  # the SDK is slow to import: only this command needs it
 

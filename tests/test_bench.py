@@ -220,3 +220,17 @@ def test_a_recycled_worker_leaves_files_behind_under_the_peer_not_under_the_lab(
         recycle_then_serve()
         assert files_of(lab, lab_dead) == []  # folded into the archive (app/multiproc.py)
         assert files_of(peer, peer_dead)  # only their live gauges are gone
+
+
+@pytest.mark.processes
+def test_the_processes_section_measures_each_pipeline_where_it_reads_them():
+    from lab.bench.processes import HEADING, processes_cost, processes_text
+
+    cost = processes_cost(rounds=5)
+    assert 0 < cost.collect_us < cost.scrape_us  # the processes' part of a whole scrape
+    plain, with_processes = cost.export_us
+    assert 0 < plain < with_processes  # the process instruments are collected at every export
+    assert cost.push_bytes[0] == 0 < cost.push_bytes[1]  # nothing else changed: only they are pushed
+    text = "\n".join(processes_text(cost))
+    assert text.startswith(HEADING)
+    assert all(f"| {pipeline} |" in text for pipeline in ("pull", "OTLP", "StatsD"))

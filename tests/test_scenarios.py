@@ -106,3 +106,39 @@ def test_udp_loss_push_loses_what_was_sent_while_down_pull_nothing(tmp_path):
     assert down > 0
     assert outcome.lab == outcome.truth
     assert outcome.naive == outcome.truth - down
+
+
+@pytest.mark.processes
+def test_process_metrics_multiprocess_the_scrape_shows_one_worker_the_lab_every_one(tmp_path):
+    outcome = measured("process-metrics-multiprocess", tmp_path)
+    details = outcome.details
+    assert details["documented_series"] == 0  # the documented registry: no process metrics at all
+    assert details["lab_slots"] == details["workers"]
+    assert abs(outcome.lab - outcome.truth) <= 0.02 * outcome.truth
+    assert details["lab_worst_error_mb"] <= 0.02 * outcome.truth
+    # the naive scrape: one worker's resident memory, about a quarter of the four
+    assert outcome.naive <= outcome.truth / 2
+
+
+@pytest.mark.processes
+def test_otel_provider_before_fork_counts_requests_but_shows_the_masters_cpu(tmp_path):
+    outcome = measured("otel-provider-before-fork", tmp_path)
+    details = outcome.details
+    # the SDK's fork handling: every request counted, in both
+    assert details["naive_requests"] == details["lab_requests"] == details["sent"]
+    # the workers burnt CPU on purpose: the naive instrumentor shows the master's instead
+    assert details["naive_burnt_s"] > 1 and details["lab_burnt_s"] > 1
+    assert outcome.truth == 100
+    assert abs(outcome.lab - outcome.truth) <= 10
+    assert outcome.naive <= 25
+
+
+@pytest.mark.processes
+def test_otel_shared_instance_id_interleaves_the_workers_totals(tmp_path):
+    outcome = measured("otel-shared-instance-id", tmp_path)
+    details = outcome.details
+    assert outcome.lab == outcome.truth
+    assert details["lab_instances"] == details["workers"] and details["lab_resets"] == 0
+    assert details["naive_instances"] == 1
+    assert details["naive_resets"] > 0
+    assert outcome.naive < outcome.truth / 2  # one worker's total, of four

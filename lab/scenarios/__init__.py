@@ -39,6 +39,16 @@ SCENARIOS = {
         "flush_vs_retention", "StatsD flushing 6 times per slot of the finest whisper archive"
     ),
     "udp-loss": Scenario("udp_loss", "counting requests with push while the StatsD daemon is down"),
+    "process-metrics-multiprocess": Scenario(
+        "process_metrics_multiprocess",
+        "process metrics under gunicorn from the process that answers the scrape",
+    ),
+    "otel-provider-before-fork": Scenario(
+        "otel_provider_before_fork", "an OpenTelemetry MeterProvider made in gunicorn's master (preload_app)"
+    ),
+    "otel-shared-instance-id": Scenario(
+        "otel_shared_instance_id", "every gunicorn worker pushing OTLP under one service.instance.id"
+    ),
 }
 
 

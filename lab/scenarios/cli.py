@@ -10,7 +10,7 @@ from . import SCENARIOS
 def listing() -> int:
     """`lab scenario --list`: each scenario and the mistake it measures."""
     for name, entry in SCENARIOS.items():
-        print(f"{name:<22}{entry.mistake}")
+        print(f"{name:<30}{entry.mistake}")
     return 0
 
 

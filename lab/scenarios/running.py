@@ -10,23 +10,25 @@ Every process dies with the scenario (lab/stack/processes.py `die_with_parent`).
 
 import socket
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from itertools import pairwise
 from pathlib import Path
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 import requests
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-from ..backends import Graphite
+from ..backends import Graphite, Prometheus
 from ..polling import Unsettled, wait_for
 from ..polling import settled as settled_reading
-from ..queries import STATSD_OWN_SERIES
+from ..queries import STATSD_OWN_SERIES, OtelQueries, is_
 from ..settings import LOOPBACK, ROUTE_UNDER_TEST, UNRESOLVABLE, Ports, free_port, route
-from ..stack import native, prepare
+from ..stack import native, native_config, prepare
 from ..stack import services as stack_services
 from ..stack.gunicorn import LAB_CONFIG, STOP_TIMEOUT, Gunicorn
 from ..stack.processes import stop_all
@@ -182,3 +184,59 @@ def push_stack(logs: Path, flush_seconds: int, schemas: str | None = None) -> It
         finally:
             # the last started first: graphite-web, then StatsD, then carbon
             stop_all([service.process for service in reversed(services) if service.process], STOP_TIMEOUT)
+
+
+@dataclass(frozen=True)
+class OtlpReceiver:
+    """The native stack's OTLP receiver (VictoriaMetrics, stored as Prometheus 3 would), read with PromQL."""
+
+    url: str
+
+    @property
+    def endpoint(self) -> str:
+        """OTEL_EXPORTER_OTLP_METRICS_ENDPOINT for the servers that push to it."""
+        return self.url + native_config.OTLP_RECEIVER_PATH
+
+    def value(self, query: str) -> float:
+        """A PromQL value over everything received so far (searchable once flushed, asked at this second)."""
+        requests.get(self.url + "/internal/force_flush", timeout=10).raise_for_status()
+        return Prometheus(self.url).value(query, at=time.time())
+
+    def by(self, query: str, label: str) -> dict[str, float]:
+        """Each series of a PromQL expression over everything received so far, by `label`."""
+        requests.get(self.url + "/internal/force_flush", timeout=10).raise_for_status()
+        return Prometheus(self.url).by(query, label, at=time.time())
+
+    def requests_of(self, service: str, route: str) -> "Pushed":
+        """What it stores of `service`'s request count on `route`, read as the lab's queries read it."""
+        otel = OtelQueries(scope=(is_("job", service),))
+        count = otel.select(otel.names.requests, is_(otel.names.route, route))
+        return Pushed(
+            total=self.value(otel.total(is_(otel.names.route, route))),
+            resets=self.value(f"sum(resets({count}[{otel.since}]))"),
+            instances=round(self.value(f"count(count by (instance) ({count}))")),
+        )
+
+
+class Pushed(NamedTuple):
+    total: float  # sum(last_over_time(...)): each series' latest cumulative count, added up
+    resets: float  # how often a stored count went down: several writers' totals interleaved
+    instances: int  # the series the receiver tells apart
+
+
+@contextmanager
+def otlp_receiver(logs: Path) -> Iterator[OtlpReceiver]:
+    """VictoriaMetrics as `make native` runs it for the OTLP push, on a free port, until the block ends."""
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="scenario-otlp-") as data:
+        data_dir = Path(data)
+        relabel = native_config.otlp_relabel_file(data_dir)
+        relabel.parent.mkdir(parents=True)
+        relabel.write_text(yaml.safe_dump(native_config.otlp_relabel_config("")))
+        service = stack_services.otlp_receiver_service("otlp-receiver", port, data_dir, {"query": "up"})
+        try:
+            native.start(service, logs)
+            yield OtlpReceiver(f"http://{LOOPBACK}:{port}")
+        finally:
+            if service.process is not None:
+                stop_all([service.process], STOP_TIMEOUT)

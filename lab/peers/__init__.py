@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from ..settings import ROOT
 
-__all__ = ["PEERS", "Peer", "lab_gunicorn_settings"]
+__all__ = ["PEERS", "Peer", "global_meter_provider", "lab_gunicorn_settings"]
 
 
 class Peer(NamedTuple):
@@ -41,3 +41,23 @@ def lab_gunicorn_settings() -> dict:
         for name, value in names.items()
         if not name.startswith("_") and not isinstance(value, ModuleType)
     }
+
+
+def global_meter_provider():
+    """The lab's MeterProvider (app/otel.py) from the app's settings, installed as the global one that
+    OpenTelemetry's instrumentations record through; the SDK's atexit hook shuts it down (its last
+    export). Where it is made decides whose process it is: a worker's (post_fork), or the master's."""
+    from opentelemetry import metrics
+
+    from app.config import from_env, otlp_endpoints
+    from app.otel import meter_provider
+
+    settings = from_env()
+    provider = meter_provider(
+        otlp_endpoints(settings),
+        settings["OTEL_METRIC_EXPORT_INTERVAL"],
+        settings["OTEL_SERVICE_NAME"],
+        shutdown_on_exit=True,
+    )
+    metrics.set_meter_provider(provider)
+    return provider

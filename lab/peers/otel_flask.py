@@ -17,11 +17,7 @@ per request, part of what it costs a user who only wants its metrics.
 
 import os
 
-from opentelemetry import metrics
-
-from app.config import from_env, otlp_endpoints
-from app.otel import meter_provider
-from lab.peers import lab_gunicorn_settings
+from lab.peers import global_meter_provider, lab_gunicorn_settings
 
 globals().update(lab_gunicorn_settings())
 wsgi_app = "lab.peers.otel_flask:create_app()"
@@ -35,16 +31,9 @@ os.environ["OTEL_SEMCONV_STABILITY_OPT_IN"] = "http"
 
 
 def post_fork(server, worker):
-    settings = from_env()
     # The lab's own provider (app/otel.py), so both push alike; the global one, which the
-    # instrumentation records through, shut down (its last export) by the SDK's atexit hook.
-    provider = meter_provider(
-        otlp_endpoints(settings),
-        settings["OTEL_METRIC_EXPORT_INTERVAL"],
-        settings["OTEL_SERVICE_NAME"],
-        shutdown_on_exit=True,
-    )
-    metrics.set_meter_provider(provider)
+    # instrumentation records through.
+    global_meter_provider()
 
 
 def create_app():

@@ -12,7 +12,7 @@ master's CPU and memory as its own.
 
 import os
 
-from lab.peers import lab_gunicorn_settings
+from lab.peers import global_meter_provider, lab_gunicorn_settings
 
 globals().update(lab_gunicorn_settings())
 wsgi_app = "lab.scenarios.naive.otel_preload:create_app()"
@@ -21,22 +21,13 @@ os.environ["OTEL_SEMCONV_STABILITY_OPT_IN"] = "http"  # the stable http.server.r
 
 
 def create_app():
-    from opentelemetry import metrics
     from opentelemetry.instrumentation.flask import FlaskInstrumentor
     from opentelemetry.instrumentation.system_metrics import SystemMetricsInstrumentor
 
     from app import create_app as create_lab_app
-    from app.config import from_env, otlp_endpoints
-    from app.otel import PROCESS_METRICS_CONFIG, meter_provider
+    from app.otel import PROCESS_METRICS_CONFIG
 
-    settings = from_env()
-    provider = meter_provider(
-        otlp_endpoints(settings),
-        settings["OTEL_METRIC_EXPORT_INTERVAL"],
-        settings["OTEL_SERVICE_NAME"],
-        shutdown_on_exit=True,
-    )
-    metrics.set_meter_provider(provider)
+    provider = global_meter_provider()  # here, in the master (preload_app)
     SystemMetricsInstrumentor(config=PROCESS_METRICS_CONFIG).instrument(meter_provider=provider)
     app = create_lab_app()  # with LAB_METRICS=off: none of the lab's instrumentation
     FlaskInstrumentor().instrument_app(app)

@@ -194,13 +194,16 @@ class PushRecorder:
         """Take this process's share out of the gauge, and its figures out of its slot, before it exits."""
         with self._lock:
             self._in_flight = 0
+        # The master lives on (slot 0's next worker pushes it); this worker's slot is emptied, and no
+        # later gauge push of the reporter thread may fill it again.
+        leaving = [worker for worker in self._processes if worker != MASTER]
+        self._processes = {}
         client = self.client
         if client is not None:
             with client.pipeline() as pipe:
                 self._in_flight_change(pipe)
-                for worker in self._processes:
-                    if worker != MASTER:  # the master lives on; slot 0's next worker pushes it
-                        _process_gauges(pipe, worker, processes.Reading(0.0, 0.0, 0, 0))
+                for worker in leaving:
+                    _process_gauges(pipe, worker, processes.Reading(0.0, 0.0, 0, 0))
 
     def request_started(self, environ: dict, in_flight: bool = True) -> None:
         if self._reporter_pid != _pid:

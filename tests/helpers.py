@@ -79,15 +79,18 @@ class UdpListener:
     def __exit__(self, *exc):
         self.sock.close()
 
-    def datagrams(self, wait: float = 0.2) -> list[str]:
-        """Return what arrived, waiting up to `wait` s for stragglers."""
+    def datagrams(self, wait: float = 0.2, at_most: float = 30) -> list[str]:
+        """Return what arrived, waiting up to `wait` s for stragglers; at most `at_most` s in all (a
+        sender that never pauses, as gauge pushes every 0.1 s, would keep it reading forever)."""
         received = []
-        self.sock.settimeout(wait)
-        try:
-            while True:
+        deadline = time.monotonic() + at_most
+        while (left := deadline - time.monotonic()) > 0:
+            self.sock.settimeout(min(wait, left))
+            try:
                 received.append(self.sock.recv(65535).decode())
-        except TimeoutError:
-            return received
+            except TimeoutError:
+                break
+        return received
 
     def stats(self, wait: float = 0.2) -> Counter:
         """Count each StatsD line (`name:value|type`) that arrived."""

@@ -126,8 +126,11 @@ def test_statsd_gets_each_slot_and_the_master_as_absolute_gauges_and_zeros_when_
         with gunicorn(GUNICORN_WORKERS="2", **env) as server:
             wait_for_workers(server, 2)
             pids = slot_pids(server)
-            statsd.datagrams(wait=0.5)  # what the workers sent while starting
-            lines = [line for datagram in statsd.datagrams(wait=1.0) for line in datagram.split("\n")]
+            statsd.datagrams(wait=0.5, at_most=1)  # what the workers sent while starting
+            # a second of pushes, every 0.1 s from each worker
+            lines = [
+                line for datagram in statsd.datagrams(wait=1.0, at_most=1) for line in datagram.split("\n")
+            ]
             for name, worker in (("0", "worker_0"), ("1", "worker_1"), (signals.MASTER, signals.MASTER)):
                 prefix = f"{signals.STATSD_PREFIX}.{signals.STATSD_PROCESS_MEMORY.format(worker=worker)}"
                 rss = gauges(lines, prefix)
@@ -135,7 +138,7 @@ def test_statsd_gets_each_slot_and_the_master_as_absolute_gauges_and_zeros_when_
                 assert abs(rss[-1] - proc_rss(pids[name])) <= 1 << 20
                 cpu = gauges(lines, prefix.replace("memory_rss_bytes", "cpu_seconds"))
                 assert abs(cpu[-1] - proc_cpu(pids[name])) <= 0.1
-        lines = [line for datagram in statsd.datagrams(wait=0.5) for line in datagram.split("\n")]
+        lines = [line for datagram in statsd.datagrams(wait=0.5, at_most=5) for line in datagram.split("\n")]
         for worker in ("worker_0", "worker_1"):
             memory = f"{signals.STATSD_PREFIX}.{signals.STATSD_PROCESS_MEMORY.format(worker=worker)}"
             assert gauges(lines, memory)[-1] == 0  # the stopped worker took its slot's figures out

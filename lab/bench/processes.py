@@ -143,7 +143,8 @@ def processes_text(cost: ProcessesCost) -> list[str]:
         "| pipeline | where it is read | without | with | added |",
         "| --- | --- | --- | --- | --- |",
         f"| pull | a scrape of {WORKERS} workers (HTTP), and the part reading the {WORKERS + 1} processes | "
-        f"{cost.scrape_us - cost.collect_us:.0f} µs | {cost.scrape_us:.0f} µs | {cost.collect_us:.0f} µs "
+        f"{cost.scrape_us - cost.collect_us:.0f} µs (the scrape less that part) | {cost.scrape_us:.0f} µs | "
+        f"{cost.collect_us:.0f} µs "
         f"({cost.collect_us / cost.scrape_us:.0%} of the scrape) |",
         f"| OTLP | one collection of a worker's provider (12 request series) | {plain_export:.0f} µs | "
         f"{with_export:.0f} µs | {with_export - plain_export:.0f} µs an export "

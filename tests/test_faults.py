@@ -231,3 +231,26 @@ def test_every_gunicorn_worker_obeys_within_a_second():
 
         after_the_promise(lambda: requests.delete(server.url + "/faults", headers=AUTH))
         assert three_at_a_time(10) == [200] * 30
+
+
+def test_lab_faults_puts_the_settings_given_for_one_route_or_all(capsys):
+    from lab import fault_control
+
+    class Recording:
+        def __init__(self):
+            self.put = []
+
+        def replace(self, faults):
+            self.put.append(faults)
+            return faults
+
+    control = Recording()
+    settings = {"error_rate": None, "latency_ms": None, "cpu_ms": 50.0, "leak_mb": 4.0}
+    assert fault_control.main(control, settings, "/", clear=False) == 0
+    assert fault_control.main(control, settings, None, clear=False) == 0
+    assert control.put == [
+        {"routes": {"/": {"cpu_ms": 50.0, "leak_mb": 4.0}}},
+        {"cpu_ms": 50.0, "leak_mb": 4.0},
+    ]
+    with pytest.raises(fault_control.FaultControlError, match="--cpu-ms and/or --leak-mb"):
+        fault_control.main(control, dict.fromkeys(settings), "/", clear=False)

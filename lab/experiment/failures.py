@@ -32,7 +32,7 @@ from ..polling import Unsettled, settled
 from ..queries import STATSD_OWN_SERIES, Pipelines, PushQueries, is_
 from ..settings import LOOPBACK, ROOT, Ports
 from ..stack import ha_push
-from ..stack.ha import HaPorts, Topology
+from ..stack.ha import STORE_LAG_SECONDS, HaPorts, Topology
 from ..stack.native import PIDS_FILE
 from .run import RECEIVER_CACHE_SECONDS
 
@@ -196,7 +196,11 @@ class NodeFailures:
         views = self.views(scrape, flush, export, since)
         slowest = max(scrape, flush, export)
         try:
-            before = settled(lambda: [view.total() for view in views], slowest + 1, tries=3)
+            # Quiet for longer than the store may hold what an earlier run sent: read too soon, the
+            # store's total before is short of that run's last requests, counted as this run's after.
+            before = settled(
+                lambda: [view.total() for view in views], max(slowest, STORE_LAG_SECONDS) + 1, tries=3
+            )
         except Unsettled:
             raise NodeFailureError(
                 "other traffic reaches / : stop the load generator (lab native --ha --no-loadgen, or Stop "

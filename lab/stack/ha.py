@@ -193,6 +193,12 @@ def store_argv(port: int, storage: Path, dedup_seconds: float | None) -> list[st
     return argv
 
 
+# How late the long-term store may hold a scrape: each replica's remote write sends a batch once it is
+# full or this old (Prometheus's default batch_send_deadline, which the configs keep), and
+# VictoriaMetrics makes what it took searchable about a second after.
+STORE_LAG_SECONDS = 5 + 2
+
+
 def long_term_store_argv(topology: Topology, data_dir: Path, scrape_seconds: float) -> list[str]:
     """VictoriaMetrics single-node taking both replicas' remote write, one sample per scrape interval
     kept of the two copies."""

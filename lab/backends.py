@@ -100,6 +100,34 @@ class Prometheus:
         return duration_seconds(interval)
 
 
+# Where the OTLP push reaches the native stack's receiver: VictoriaMetrics's OpenTelemetry path.
+OTLP_RECEIVER_PATH = "/opentelemetry/v1/metrics"
+
+
+@dataclass(frozen=True)
+class OtlpReceiver(Prometheus):
+    """The native stack's OTLP receiver (VictoriaMetrics), read for exact counts.
+
+    It makes what it received searchable every few seconds, and by default answers at the current
+    second: each read flushes first, then asks at this moment."""
+
+    @property
+    def endpoint(self) -> str:
+        """Where the app exports (OTEL_EXPORTER_OTLP_METRICS_ENDPOINT)."""
+        return self.url + OTLP_RECEIVER_PATH
+
+    def flush(self) -> None:
+        _get(f"{self.url}/internal/force_flush", {})
+
+    def value(self, query: str, at: float | None = None, empty: float = 0.0) -> float:
+        self.flush()
+        return super().value(query, time.time() if at is None else at, empty)
+
+    def by(self, query: str, label: str, at: float | None = None) -> dict[str, float]:
+        self.flush()
+        return super().by(query, label, time.time() if at is None else at)
+
+
 @dataclass(frozen=True)
 class Graphite:
     url: str

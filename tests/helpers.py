@@ -8,13 +8,11 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
-from typing import NamedTuple
 
 import requests
-import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from lab.backends import Prometheus
+from lab.backends import OtlpReceiver, Prometheus
 from lab.polling import wait_for
 from lab.settings import free_port
 from lab.stack import native_config
@@ -189,32 +187,10 @@ def prometheus_scraping(target_url: str, data_dir: Path, interval: str = "250ms"
         yield Prometheus(url)
 
 
-class OtlpReceiver(NamedTuple):
-    """The native stack's OTLP receiver (VictoriaMetrics), as its tests query it."""
-
-    url: str
-
-    @property
-    def endpoint(self) -> str:
-        """Where the app exports (OTEL_EXPORTER_OTLP_METRICS_ENDPOINT)."""
-        return self.url + native_config.OTLP_RECEIVER_PATH
-
-    def value(self, query: str) -> float:
-        """A PromQL value over everything received so far, for exact counts.
-
-        VictoriaMetrics makes what it received searchable every few seconds, and by
-        default queries at the current second: flush first, then ask at this moment.
-        """
-        requests.get(self.url + "/internal/force_flush", timeout=10).raise_for_status()
-        return Prometheus(self.url).value(query, at=time.time())
-
-
 @contextlib.contextmanager
 def otlp_receiving(data_dir: Path, port: int):
     """The native stack's OTLP receiver on `port`, as lab/stack/native.py runs it; data in data_dir."""
-    relabel = native_config.otlp_relabel_file(data_dir)
-    relabel.parent.mkdir(parents=True, exist_ok=True)
-    relabel.write_text(yaml.safe_dump(native_config.otlp_relabel_config("")))
+    native_config.write_otlp_relabel(data_dir)
     argv = [str(VICTORIA_METRICS), *native_config.otlp_receiver_argv(port, data_dir)]
     url = f"http://127.0.0.1:{port}"
     with serving(argv, url + "/health", name="otlp-receiver"):

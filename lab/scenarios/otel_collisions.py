@@ -12,7 +12,17 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .. import traffic
-from .running import INDEX, Pushed, ScenarioError, gunicorn, ok, otlp_receiver, ready, settled
+from .running import (
+    INDEX,
+    Pushed,
+    ScenarioError,
+    gunicorn,
+    ok,
+    otlp_receiver,
+    pushed_requests,
+    ready,
+    settled,
+)
 
 WORKERS = 4
 CLIENTS = 8
@@ -54,8 +64,8 @@ def measure(short: bool, logs: Path, naive_config: str, naive_metrics: str, sett
                 raise ScenarioError(f"{server.name}: {answered} of {sent} requests answered 200")
         # The lab's stored total stops moving once every worker has pushed its last requests. The naive
         # one never does: its idle workers go on pushing their totals into the one series, by turns.
-        lab_stored = settled(lambda: receiver.requests_of(lab.name, INDEX.template), 1.5, timeout=60)
-        naive_stored = receiver.requests_of(naive.name, INDEX.template)
+        lab_stored = settled(lambda: pushed_requests(receiver, lab.name, INDEX.template), 1.5, timeout=60)
+        naive_stored = pushed_requests(receiver, naive.name, INDEX.template)
     return Measured(sent, naive_stored, lab_stored)
 
 

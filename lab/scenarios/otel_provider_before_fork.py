@@ -23,7 +23,7 @@ from ..fault_control import FaultControl
 from ..queries import is_
 from .otel_collisions import CLIENTS, EXPORT_MS, RATE, WORKERS
 from .outcome import Chart, Line, Outcome, Panel, Row
-from .running import INDEX, ScenarioError, gunicorn, naive_config, ok, otlp_receiver, ready
+from .running import INDEX, ScenarioError, gunicorn, naive_config, ok, otlp_receiver, pushed_requests, ready
 
 CPU_MS = 5  # each request's CPU burnt on purpose
 MASTER_PREFIX = MASTER_INSTANCE.format(id="")
@@ -78,7 +78,7 @@ def run(short: bool, logs: Path) -> Outcome:
                 raise ScenarioError(f"{server.name}: {answered} of {sent} requests answered 200")
         time.sleep(settle)
         after = {s.name: (workers_cpu(s), cpu_stored(s)) for s in servers}
-        counted = {s.name: receiver.requests_of(s.name, INDEX.template) for s in servers}
+        counted = {s.name: pushed_requests(receiver, s.name, INDEX.template) for s in servers}
     burnt, shown = {}, {}
     for name in before:
         (proc_before, stored_before), (proc_after, stored_after) = before[name], after[name]

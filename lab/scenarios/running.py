@@ -10,7 +10,6 @@ Every process dies with the scenario (lab/stack/processes.py `die_with_parent`).
 
 import socket
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
@@ -19,11 +18,10 @@ from pathlib import Path
 from typing import NamedTuple, TypeVar
 
 import requests
-import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
-from ..backends import Graphite, Prometheus
+from ..backends import Graphite, OtlpReceiver
 from ..polling import Unsettled, wait_for
 from ..polling import settled as settled_reading
 from ..queries import STATSD_OWN_SERIES, OtelQueries, is_
@@ -186,36 +184,15 @@ def push_stack(logs: Path, flush_seconds: int, schemas: str | None = None) -> It
             stop_all([service.process for service in reversed(services) if service.process], STOP_TIMEOUT)
 
 
-@dataclass(frozen=True)
-class OtlpReceiver:
-    """The native stack's OTLP receiver (VictoriaMetrics, stored as Prometheus 3 would), read with PromQL."""
-
-    url: str
-
-    @property
-    def endpoint(self) -> str:
-        """OTEL_EXPORTER_OTLP_METRICS_ENDPOINT for the servers that push to it."""
-        return self.url + native_config.OTLP_RECEIVER_PATH
-
-    def value(self, query: str) -> float:
-        """A PromQL value over everything received so far (searchable once flushed, asked at this second)."""
-        requests.get(self.url + "/internal/force_flush", timeout=10).raise_for_status()
-        return Prometheus(self.url).value(query, at=time.time())
-
-    def by(self, query: str, label: str) -> dict[str, float]:
-        """Each series of a PromQL expression over everything received so far, by `label`."""
-        requests.get(self.url + "/internal/force_flush", timeout=10).raise_for_status()
-        return Prometheus(self.url).by(query, label, at=time.time())
-
-    def requests_of(self, service: str, route: str) -> "Pushed":
-        """What it stores of `service`'s request count on `route`, read as the lab's queries read it."""
-        otel = OtelQueries(scope=(is_("job", service),))
-        count = otel.select(otel.names.requests, is_(otel.names.route, route))
-        return Pushed(
-            total=self.value(otel.total(is_(otel.names.route, route))),
-            resets=self.value(f"sum(resets({count}[{otel.since}]))"),
-            instances=round(self.value(f"count(count by (instance) ({count}))")),
-        )
+def pushed_requests(receiver: OtlpReceiver, service: str, route: str) -> "Pushed":
+    """What `receiver` stores of `service`'s request count on `route`, read as the lab's queries read it."""
+    otel = OtelQueries(scope=(is_("job", service),))
+    count = otel.select(otel.names.requests, is_(otel.names.route, route))
+    return Pushed(
+        total=receiver.value(otel.total(is_(otel.names.route, route))),
+        resets=receiver.value(f"sum(resets({count}[{otel.since}]))"),
+        instances=round(receiver.value(f"count(count by (instance) ({count}))")),
+    )
 
 
 class Pushed(NamedTuple):
@@ -230,9 +207,7 @@ def otlp_receiver(logs: Path) -> Iterator[OtlpReceiver]:
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="scenario-otlp-") as data:
         data_dir = Path(data)
-        relabel = native_config.otlp_relabel_file(data_dir)
-        relabel.parent.mkdir(parents=True)
-        relabel.write_text(yaml.safe_dump(native_config.otlp_relabel_config("")))
+        native_config.write_otlp_relabel(data_dir)
         service = stack_services.otlp_receiver_service("otlp-receiver", port, data_dir, {"query": "up"})
         try:
             native.start(service, logs)

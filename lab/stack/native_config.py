@@ -27,8 +27,8 @@ from ..settings import (
 )
 
 # VictoriaMetrics stands in for Prometheus 3's OTLP receiver (Debian's Prometheus has none):
-# where the app pushes to it, and what makes it store what Prometheus 3 would.
-OTLP_RECEIVER_PATH = "/opentelemetry/v1/metrics"
+# where the app pushes to it (OTLP_RECEIVER_PATH, lab/backends.py), and what makes it store what
+# Prometheus 3 would.
 # Prometheus 3 keeps every resource attribute in target_info only, job and instance
 # aside; VictoriaMetrics puts them on each series. The SDK's own, and the namespace:
 RESOURCE_LABELS = ("service_name", "service_namespace", "service_instance_id", "telemetry_sdk_.*")
@@ -301,6 +301,13 @@ def otlp_receiver_argv(port: int, data_dir: Path, name: str = "otlp-receiver") -
 
 def otlp_relabel_file(data_dir: Path) -> Path:
     return data_dir / "otlp-receiver" / "relabel.yml"
+
+
+def write_otlp_relabel(data_dir: Path, resource_attributes: str = "") -> None:
+    """Write the receiver's relabeling (otlp_relabel_config) where its flags name it."""
+    path = otlp_relabel_file(data_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(otlp_relabel_config(resource_attributes), sort_keys=False))
 
 
 def otlp_relabel_config(resource_attributes: str) -> list[dict]:

@@ -66,8 +66,7 @@ def prepare(
     (data_dir / "prometheus" / "prometheus.yml").write_text(yaml.safe_dump(prometheus, sort_keys=False))
     alertmanager = cfg.alertmanager_config(ports, scrape_interval)
     cfg.alertmanager_config_file(data_dir).write_text(yaml.safe_dump(alertmanager, sort_keys=False))
-    relabel = cfg.otlp_relabel_config(app_environment().get("OTEL_RESOURCE_ATTRIBUTES", ""))
-    cfg.otlp_relabel_file(data_dir).write_text(yaml.safe_dump(relabel, sort_keys=False))
+    cfg.write_otlp_relabel(data_dir, app_environment().get("OTEL_RESOURCE_ATTRIBUTES", ""))
     secret_file = data_dir / "graphite" / "secret_key"
     secret_file.parent.mkdir(parents=True, exist_ok=True)
     if not secret_file.exists():

@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 
 from app import config
 
+from ..backends import OTLP_RECEIVER_PATH
 from ..queries import OtelQueries, PushQueries, is_
 from ..settings import ROOT, Ports, app_environment, duration_seconds, prometheus_scrape_seconds
 from . import ha, ha_push
@@ -49,7 +50,7 @@ def services(ports: Ports, data_dir: Path, graphite_env: dict[str, str], loadgen
         "WORKER_PORT": str(ports.worker),
         "STATSD_HOST": cfg.LOOPBACK,
         "STATSD_PORT": str(ports.statsd),
-        "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": otlp_receiver + cfg.OTLP_RECEIVER_PATH,
+        "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": otlp_receiver + OTLP_RECEIVER_PATH,
         "PROMETHEUS_MULTIPROC_DIR": str(app_run_dir(data_dir)),
     }
     loop = cfg.LOOPBACK
@@ -190,7 +191,7 @@ def ha_services(
     ports = topology.ports
     scrape = duration_seconds(scrape_interval) if scrape_interval else prometheus_scrape_seconds()
     peer_timeout = ha.peer_timeout_seconds(scrape)
-    second_otlp_receiver = f"http://{loop}:{topology.ha.otlp_receiver_2}{cfg.OTLP_RECEIVER_PATH}"
+    second_otlp_receiver = f"http://{loop}:{topology.ha.otlp_receiver_2}{OTLP_RECEIVER_PATH}"
     result: list[Service] = []
     for service in single:
         if service.name == "carbon":

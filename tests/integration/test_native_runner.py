@@ -13,8 +13,8 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 
+from lab.backends import OTLP_RECEIVER_PATH
 from lab.queries import is_
-from lab.stack.native_config import OTLP_RECEIVER_PATH
 
 from ..helpers import wait_until
 from .stack import NativeRunner

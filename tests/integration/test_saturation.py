@@ -13,7 +13,7 @@ import requests
 from app import processes, signals
 from app.faults import REFRESH_SECONDS
 from app.otel import master_instance_id
-from lab.backends import Graphite, Prometheus
+from lab.backends import Graphite, OtlpReceiver, Prometheus
 from lab.fault_control import FaultControl
 from lab.polling import wait_for
 from lab.queries import is_
@@ -125,13 +125,11 @@ def test_statsd_pushes_each_worker_and_the_master_as_proc_does(stack, load):
 def test_otlp_pushes_each_worker_and_the_master_as_proc_does(stack, load):
     """Workers push under random instance ids: they are matched to /proc by their figures; the master
     under the id derived from its pid, in the worker of slot 0."""
-    receiver = Prometheus(stack.otel)
+    receiver = OtlpReceiver(stack.otel) if stack.otel_is_twin else Prometheus(stack.otel)
     job = is_("job", stack.app_settings["OTEL_SERVICE_NAME"])
     master = master_instance_id(load.pids[signals.MASTER])
 
     def read():
-        if stack.otel_is_twin:
-            requests.get(stack.otel + "/internal/force_flush", timeout=10).raise_for_status()
         fresh = f"[{4 * stack.export_seconds:g}s]"
         cpu = receiver.by(
             f"sum by (instance) (last_over_time({signals.OTEL_PROCESS_CPU.metric.name}{{{job}}}{fresh}))",

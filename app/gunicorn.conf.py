@@ -9,7 +9,8 @@ import os
 import tempfile
 
 # Module-level names are read as gunicorn settings (`config` is one): keep
-# helpers private.
+# helpers private. Neither imports prometheus_client (see below).
+from app import processes as _processes
 from app.config import from_env as _from_env
 
 _settings = _from_env()
@@ -48,10 +49,8 @@ def on_starting(server):
         os.remove(stale)
     server.log.info("prometheus multiprocess directory %s wiped", path)
     # The last run's workers are gone; this master is the one now (app/processes.py).
-    from app import processes
-
-    processes.forget_all(path)
-    processes.claim_master(path, os.getpid())
+    _processes.forget_all(path)
+    _processes.claim_master(path, os.getpid())
     # Faults belong to a run too: a restart is the way back to a healthy app.
     if os.path.exists(os.environ["LAB_FAULTS_FILE"]):
         os.remove(os.environ["LAB_FAULTS_FILE"])
@@ -61,15 +60,11 @@ def on_starting(server):
 def pre_fork(server, worker):
     """Give the worker about to be forked the lowest slot no live worker holds: a recycled worker's
     replacement takes its slot, so process series are named 0 .. workers-1, never by pid."""
-    from app import processes
-
-    worker.lab_slot = processes.free_slot(getattr(w, "lab_slot", None) for w in server.WORKERS.values())
+    worker.lab_slot = _processes.free_slot(getattr(w, "lab_slot", None) for w in server.WORKERS.values())
 
 
 def post_worker_init(worker):
-    from app import processes
-
-    processes.claim(os.environ["PROMETHEUS_MULTIPROC_DIR"], worker.lab_slot, os.getpid())
+    _processes.claim(os.environ["PROMETHEUS_MULTIPROC_DIR"], worker.lab_slot, os.getpid())
     _metrics(worker).worker_started(threads=worker.cfg.threads, slot=worker.lab_slot)
 
 
@@ -85,8 +80,8 @@ def _metrics(worker):
 
 def child_exit(server, worker):
     """Fold the dead worker's counts into the archive; drop its live gauges; free its slot."""
-    from app import multiproc, processes
+    from app import multiproc
 
     path = os.environ["PROMETHEUS_MULTIPROC_DIR"]
     multiproc.archive_dead_process(worker.pid, path)
-    processes.release(path, worker.lab_slot, worker.pid)
+    _processes.release(path, worker.lab_slot, worker.pid)

@@ -187,22 +187,19 @@ def observe_process(provider: MeterProvider, process: psutil.Process) -> None:
     names, units and attributes as opentelemetry-instrumentation-system-metrics gives a worker."""
     meter = provider.get_meter("observability-lab.process")
 
-    def reading() -> processes.Reading | None:
-        return processes.read(process)
-
     def cpu(options: CallbackOptions) -> Iterator[Observation]:
-        now = reading()
+        now = processes.read(process)
         if now is not None:
             yield Observation(now.cpu_user, {CPU_MODE: "user"})
             yield Observation(now.cpu_system, {CPU_MODE: "system"})
 
     def memory(options: CallbackOptions) -> Iterator[Observation]:
-        now = reading()
+        now = processes.read(process)
         if now is not None:
             yield Observation(now.rss_bytes)
 
     def open_fds(options: CallbackOptions) -> Iterator[Observation]:
-        now = reading()
+        now = processes.read(process)
         if now is not None:
             yield Observation(now.open_fds)
 

@@ -93,12 +93,17 @@ def _process(path: Path) -> psutil.Process | None:
 
 def live(directory: str) -> dict[str, psutil.Process]:
     """The live workers by slot ("0", "1", ...) and the master ("master"), as far as each is known."""
+    slots = {
+        path.stem.removeprefix("worker-"): path for path in Path(directory).glob(PID_FILE.format(slot="*"))
+    }
+    named = [
+        *((slot, slots[slot]) for slot in sorted(slots, key=int)),
+        (MASTER, Path(directory, MASTER_PID_FILE)),
+    ]
     found = {}
-    paths = sorted(Path(directory).glob(PID_FILE.format(slot="*")), key=lambda p: int(p.stem.split("-")[1]))
-    for path in [*paths, Path(directory, MASTER_PID_FILE)]:
+    for name, path in named:
         process = _process(path)
         if process is not None:
-            name = MASTER if path.name == MASTER_PID_FILE else path.stem.split("-")[1]
             found[name] = process
     return found
 

@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 from app import signals
 
-from . import queries
+from . import host, queries
 from .rules import rules
 from .settings import ROOT
 
@@ -69,9 +69,37 @@ def graphite_matches(path: str, series: str, *, find: bool = False) -> bool:
 
 def graphite_defines(path: str, *, find: bool = False) -> bool:
     """Whether `path` names series of the contract (with `find`, a prefix of them: a find query)."""
-    return any(
-        graphite_matches(path, series, find=find) for series in queries.graphite_series(signals.STATSD_PREFIX)
-    )
+    return any(graphite_matches(path, series, find=find) for series in graphite_series(signals.STATSD_PREFIX))
+
+
+def prometheus_series() -> set[str]:
+    """Every series name the contract defines in Prometheus (and Prometheus's own `up`)."""
+    pushed = (instrument.metric for instrument in signals.OTEL_INSTRUMENTS)
+    return {
+        "up",
+        *(series for metric in (*signals.PULL_METRICS, *pushed) for series in metric.series()),
+        *host.NODE_SERIES,
+    }
+
+
+def graphite_series(prefix: str) -> set[str]:
+    """Every Graphite series the contract defines under `prefix`, a `*` for each free node, and the
+    host's from collectd (lab/host.py)."""
+    names = {queries.STATSD_OWN_SERIES}
+    for template in host.COLLECTD_TEMPLATES:
+        free_nodes = template.format(state="*", kind="*", disk="*", direction="*", interface="*", term="*")
+        names.add(f"{host.COLLECTD_PREFIX}.*.{free_nodes}")
+    free = {
+        kind: [queries.with_free_nodes(t) for t in templates]
+        for kind, templates in signals.STATSD_NAMES.items()
+    }
+    for name in free["counter"]:
+        names |= {f"{queries.PER_SECOND}.{prefix}.{name}", f"{queries.COUNTS}.{prefix}.{name}"}
+    for name in free["timer"]:
+        names.add(f"{queries.TIMERS}.{prefix}.{name}.*")  # mean, upper_90, count, ...
+    for name in free["gauge"]:
+        names.add(f"{queries.GAUGES}.{prefix}.{name}")
+    return names
 
 
 def recorded_by_rules() -> set[str]:
@@ -80,7 +108,7 @@ def recorded_by_rules() -> set[str]:
 
 
 def known_prometheus_series() -> set[str]:
-    return queries.prometheus_series() | recorded_by_rules()
+    return prometheus_series() | recorded_by_rules()
 
 
 class Query(NamedTuple):

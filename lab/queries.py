@@ -236,48 +236,6 @@ class OtelQueries(PullQueries):
         return f"last_over_time({self.select(metric, *matchers)}[{within}]{shift})"
 
 
-# The host tier: not names of the app's (app/signals.py) but node_exporter's and collectd's, for
-# what each reads of the machine, named as each names it.
-NODE_CPU = "node_cpu_seconds_total"  # by cpu and mode (idle, user, system, iowait, ...)
-NODE_MEMORY_TOTAL = "node_memory_MemTotal_bytes"
-NODE_MEMORY_AVAILABLE = "node_memory_MemAvailable_bytes"  # the kernel's estimate of what can be had
-NODE_DISK_BYTES = {"read": "node_disk_read_bytes_total", "written": "node_disk_written_bytes_total"}
-NODE_NETWORK_BYTES = {
-    "received": "node_network_receive_bytes_total",
-    "sent": "node_network_transmit_bytes_total",
-}
-NODE_LOAD1 = "node_load1"
-NODE_SERIES = (
-    NODE_CPU,
-    NODE_MEMORY_TOTAL,
-    NODE_MEMORY_AVAILABLE,
-    *NODE_DISK_BYTES.values(),
-    *NODE_NETWORK_BYTES.values(),
-    NODE_LOAD1,
-)
-# collectd's write_graphite (collectd/collectd.conf): Prefix "collectd.", then the host name, then
-# plugin[-instance].type[-instance] (a counter stored as a rate per second: StoreRates).
-COLLECTD_PREFIX = "collectd"
-COLLECTD_CPU = "cpu.percent-{state}"  # percent of the whole machine (ReportByCpu false)
-COLLECTD_MEMORY = (
-    "memory.memory-{kind}"  # used, free, buffered, cached, slab_recl, slab_unrecl: they add up to the total
-)
-COLLECTD_DISK = "disk-{disk}.disk_octets.{direction}"  # bytes per second, read or write
-COLLECTD_INTERFACE = "interface-{interface}.if_octets.{direction}"  # bytes per second, rx or tx
-COLLECTD_LOAD = "load.load.{term}"  # shortterm, midterm, longterm
-COLLECTD_TEMPLATES = (COLLECTD_CPU, COLLECTD_MEMORY, COLLECTD_DISK, COLLECTD_INTERFACE, COLLECTD_LOAD)
-
-
-def prometheus_series() -> set[str]:
-    """Every series name the contract defines in Prometheus (and Prometheus's own `up`)."""
-    pushed = (instrument.metric for instrument in signals.OTEL_INSTRUMENTS)
-    return {
-        "up",
-        *(series for metric in (*signals.PULL_METRICS, *pushed) for series in metric.series()),
-        *NODE_SERIES,
-    }
-
-
 # StatsD's legacy namespace: how the daemon names a stat's Graphite series, by type.
 COUNTS, PER_SECOND, TIMERS, GAUGES = "stats_counts", "stats", "stats.timers", "stats.gauges"
 # StatsD reports on itself at every flush: a series that always exists, one point per flush.
@@ -361,96 +319,9 @@ class PushQueries:
         return f"aliasByNode({GAUGES}.{self.prefix}.{template.format(endpoint=endpoint)}, -2)"
 
 
-def graphite_series(prefix: str) -> set[str]:
-    """Every Graphite series the contract defines under `prefix`, a `*` for each free node."""
-
-    def free(template: str) -> str:
-        return template.format(endpoint="*", method="*", status="*", operation="*", worker="*")
-
-    names = {STATSD_OWN_SERIES}
-    for template in COLLECTD_TEMPLATES:
-        free_nodes = template.format(state="*", kind="*", disk="*", direction="*", interface="*", term="*")
-        names.add(f"{COLLECTD_PREFIX}.*.{free_nodes}")
-    for template in signals.STATSD_NAMES["counter"]:
-        names |= {f"{PER_SECOND}.{prefix}.{free(template)}", f"{COUNTS}.{prefix}.{free(template)}"}
-    for template in signals.STATSD_NAMES["timer"]:
-        names.add(f"{TIMERS}.{prefix}.{free(template)}.*")  # mean, upper_90, count, ...
-    for template in signals.STATSD_NAMES["gauge"]:
-        names.add(f"{GAUGES}.{prefix}.{free(template)}")
-    return names
-
-
-@dataclass(frozen=True)
-class NodeQueries:
-    """PromQL over node_exporter's series: the host, pulled. One series per host (`instance`)."""
-
-    scope: tuple[str, ...] = (is_("job", "node"),)
-    window: str = "$__rate_interval"
-
-    def select(self, metric: str, *matchers: str) -> str:
-        return f"{metric}{{{','.join((*matchers, *self.scope))}}}"
-
-    def cpu_busy(self) -> str:
-        """The share of the host's CPU time not idle (0..1), over every core."""
-        idle = f"rate({self.select(NODE_CPU, is_('mode', 'idle'))}[{self.window}])"
-        return f"1 - avg by (instance) ({idle})"
-
-    def memory_used(self) -> str:
-        """Bytes in use: what the kernel could not hand out now (total less MemAvailable)."""
-        total, available = self.select(NODE_MEMORY_TOTAL), self.select(NODE_MEMORY_AVAILABLE)
-        return f"sum by (instance) ({total}) - sum by (instance) ({available})"
-
-    def memory_total(self) -> str:
-        return f"sum by (instance) ({self.select(NODE_MEMORY_TOTAL)})"
-
-    def disk_bytes(self, direction: str) -> str:
-        """Bytes per second read or written, over every disk (`read`, `written`)."""
-        return f"sum by (instance) (rate({self.select(NODE_DISK_BYTES[direction])}[{self.window}]))"
-
-    def network_bytes(self, direction: str) -> str:
-        """Bytes per second received or sent, over every interface but loopback (`received`, `sent`)."""
-        selected = self.select(NODE_NETWORK_BYTES[direction], 'device!="lo"')
-        return f"sum by (instance) (rate({selected}[{self.window}]))"
-
-    def load1(self) -> str:
-        return f"sum by (instance) ({self.select(NODE_LOAD1)})"
-
-
-@dataclass(frozen=True)
-class CollectdQueries:
-    """Graphite targets over collectd's series: the same host, pushed. Named by host (node 1)."""
-
-    host: str = "*"
-
-    def series(self, template: str, **nodes: str) -> str:
-        return f"{COLLECTD_PREFIX}.{self.host}.{template.format(**nodes)}"
-
-    def cpu_busy(self) -> str:
-        """The share of the host's CPU time not idle (0..1): 100 less the idle percent."""
-        idle = self.series(COLLECTD_CPU, state="idle")
-        return f"aliasByNode(offset(scale({idle}, -0.01), 1), 1)"
-
-    def memory_used(self) -> str:
-        """Bytes in use, as collectd counts them: total less free, buffers, page cache and slab."""
-        return f"aliasByNode({self.series(COLLECTD_MEMORY, kind='used')}, 1)"
-
-    def memory_total(self) -> str:
-        """Every state's bytes added up: the host's memory."""
-        return f"groupByNode({self.series(COLLECTD_MEMORY, kind='*')}, 1, 'sumSeries')"
-
-    def disk_bytes(self, direction: str) -> str:
-        """Bytes per second read or written, over every disk (`read`, `written`)."""
-        name = {"read": "read", "written": "write"}[direction]
-        return f"groupByNode({self.series(COLLECTD_DISK, disk='*', direction=name)}, 1, 'sumSeries')"
-
-    def network_bytes(self, direction: str) -> str:
-        """Bytes per second received or sent, over every interface but loopback (`received`, `sent`)."""
-        name = {"received": "rx", "sent": "tx"}[direction]
-        target = self.series(COLLECTD_INTERFACE, interface="*", direction=name)
-        return f"groupByNode({target}, 1, 'sumSeries')"
-
-    def load1(self) -> str:
-        return f"aliasByNode({self.series(COLLECTD_LOAD, term='shortterm')}, 1)"
+def with_free_nodes(template: str) -> str:
+    """A StatsD template (app/signals.py) with a `*` for each of its free nodes: endpoint, method, ..."""
+    return template.format(endpoint="*", method="*", status="*", operation="*", worker="*")
 
 
 def rate_window(period_seconds: float, least_seconds: float = 4) -> str:
@@ -471,8 +342,6 @@ class Pipelines:
     pull: PullQueries
     otel: OtelQueries
     push: PushQueries
-    node: NodeQueries = NodeQueries()  # the host, pulled
-    collectd: CollectdQueries = CollectdQueries()  # the host, pushed
 
     @classmethod
     def of_stack(
@@ -488,7 +357,6 @@ class Pipelines:
             PullQueries(scope=(is_("job", "app"),), window=rate_window(scrape_seconds, least_seconds)),
             OtelQueries(scope=(is_("job", service),), window=rate_window(export_seconds, least_seconds)),
             PushQueries(prefix=prefix),
-            NodeQueries(window=rate_window(scrape_seconds, least_seconds)),
         )
 
     @classmethod

@@ -22,16 +22,8 @@ from app.signals import (
     STATSD_PREFIX,
 )
 from lab.dashboards import build
-from lab.queries import (
-    COLLECTD_PREFIX,
-    NODE_SERIES,
-    NodeQueries,
-    OtelQueries,
-    PullQueries,
-    PushQueries,
-    is_,
-    matches,
-)
+from lab.host import COLLECTD_PREFIX, NODE_SERIES, NodeQueries
+from lab.queries import OtelQueries, PullQueries, PushQueries, is_, matches
 from lab.rules import rule, rules
 from lab.stack import ha
 

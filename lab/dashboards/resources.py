@@ -4,13 +4,12 @@ memory in every pipeline, and the host's CPU, memory and disk pulled (node_expor
 
 from grafana_foundation_sdk.builders import timeseries
 
-from ..queries import CollectdQueries, NodeQueries
+from ..host import CollectdQueries, NodeQueries
 from ..settings import collectd_interval_seconds
 from .panels import timeseries_panel
 from .pipelines import (
     EXPORT,
     FLUSH,
-    GRAFANA,
     GRAPHITE,
     PROMETHEUS,
     SCRAPE,
@@ -23,8 +22,8 @@ from .pipelines import (
 )
 
 COLLECTD_INTERVAL = collectd_interval_seconds()
-NODE: NodeQueries = GRAFANA.node
-COLLECTD: CollectdQueries = GRAFANA.collectd
+NODE = NodeQueries()  # Grafana's $__rate_interval
+COLLECTD = CollectdQueries()
 
 
 def process_cpu(p: PromPipeline) -> timeseries.Panel:

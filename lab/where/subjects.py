@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from app import signals
 
-from ..queries import COUNTS, GAUGES, PER_SECOND, TIMERS
+from ..queries import COUNTS, GAUGES, PER_SECOND, TIMERS, with_free_nodes
 
 PULL, STATSD, OTLP = "pull", "StatsD push", "OTLP push"
 
@@ -36,12 +36,8 @@ class Subject:
         return (self.constant, self.name, stem, *self.prometheus)
 
 
-def _free(template: str) -> str:
-    return template.format(endpoint="*", method="*", status="*", operation="*", worker="*")
-
-
 def _statsd(constant: str, template: str, kind: str) -> Subject:
-    path = f"{signals.STATSD_PREFIX}.{_free(template)}"
+    path = f"{signals.STATSD_PREFIX}.{with_free_nodes(template)}"
     series = {
         "counter": (f"{COUNTS}.{path}", f"{PER_SECOND}.{path}"),
         "timer": (f"{TIMERS}.{path}.*",),

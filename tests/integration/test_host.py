@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from lab.backends import Graphite, Prometheus
+from lab.host import COLLECTD_CPU, COLLECTD_MEMORY, NODE_CPU, CollectdQueries, NodeQueries
 from lab.polling import wait_for
-from lab.queries import COLLECTD_CPU, COLLECTD_MEMORY, NODE_CPU, is_
+from lab.queries import is_
 
 
 def meminfo(field: str) -> int:
@@ -27,7 +28,7 @@ def native(stack):
 
 
 def test_node_exporter_reads_this_machines_memory_and_cores(native):
-    prometheus, node = Prometheus(native.prometheus), native.pipelines.node
+    prometheus, node = Prometheus(native.prometheus), NodeQueries(window=native.pull.window)
     total = wait_for(lambda: prometheus.value(node.memory_total()), bool, timeout=20)
     assert total == meminfo("MemTotal")  # exact: the kernel's own figure, scraped
     cores = prometheus.value(f"count({node.select(NODE_CPU, is_('mode', 'idle'))})")
@@ -42,7 +43,7 @@ def test_node_exporter_reads_this_machines_memory_and_cores(native):
 
 
 def test_collectd_pushes_the_same_machines_memory_in_states_that_add_up_to_it(native):
-    graphite, collectd = Graphite(native.graphite), native.pipelines.collectd
+    graphite, collectd = Graphite(native.graphite), CollectdQueries()
 
     def states() -> dict[float, float]:
         # each state's point of one timestamp: collectd reads them together
@@ -58,7 +59,7 @@ def test_collectd_pushes_the_same_machines_memory_in_states_that_add_up_to_it(na
 
 
 def test_collectd_cpu_states_add_up_to_the_whole_machine(native):
-    graphite, collectd = Graphite(native.graphite), native.pipelines.collectd
+    graphite, collectd = Graphite(native.graphite), CollectdQueries()
 
     def percent_by_time() -> dict[float, float]:
         points = {}
@@ -72,9 +73,9 @@ def test_collectd_cpu_states_add_up_to_the_whole_machine(native):
 
 
 def test_the_host_queries_return_data_in_both_backends(native):
-    """Every query the dashboards' host panels draw (lab/queries.py), in each backend."""
+    """Every query the dashboards' host panels draw (lab/host.py), in each backend."""
     prometheus, graphite = Prometheus(native.prometheus), Graphite(native.graphite)
-    node, collectd = native.pipelines.node, native.pipelines.collectd
+    node, collectd = NodeQueries(window=native.pull.window), CollectdQueries()
     promql = [node.cpu_busy(), node.memory_used(), node.disk_bytes("read"), node.disk_bytes("written")]
     promql += [node.network_bytes("received"), node.network_bytes("sent"), node.load1()]
     for query in promql:

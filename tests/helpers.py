@@ -2,6 +2,7 @@
 
 import contextlib
 import json
+import os
 import signal
 import socket
 import tempfile
@@ -61,6 +62,24 @@ def value(scraped: dict, name: str, **labels) -> float:
 def series_of(scraped: dict, name: str) -> set[frozenset]:
     """Return the label sets of every sample named `name`."""
     return {labels for sample, labels in scraped if sample == name}
+
+
+# The kernel's own figures of a process, read from /proc: the truth the process metrics are held to.
+TICK = 1 / os.sysconf("SC_CLK_TCK")  # the kernel counts CPU time in ticks
+
+
+def proc_cpu(pid: int) -> float:
+    """utime + stime from /proc/<pid>/stat, in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * TICK
+
+
+def proc_rss(pid: int) -> int:
+    """VmRSS from /proc/<pid>/status, in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmRSS for {pid}")
 
 
 class UdpListener:

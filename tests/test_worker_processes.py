@@ -14,23 +14,19 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from app import otel, processes, signals
 from lab.polling import wait_for
 
-from .helpers import UdpListener, gunicorn, samples, series_of, value, wait_for_workers
+from .helpers import (
+    TICK,
+    UdpListener,
+    gunicorn,
+    proc_cpu,
+    proc_rss,
+    samples,
+    series_of,
+    value,
+    wait_for_workers,
+)
 
-TICK = 1 / os.sysconf("SC_CLK_TCK")  # the kernel counts CPU time in ticks
 FAST = {"DB_DELAY_MIN_SECONDS": "0", "DB_DELAY_MAX_SECONDS": "0", "STATSD_HOST": "127.0.0.1"}
-
-
-def proc_cpu(pid: int) -> float:
-    """utime + stime from /proc/<pid>/stat, in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) * TICK
-
-
-def proc_rss(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError(f"no VmRSS for {pid}")
 
 
 def slot_pids(server) -> dict[str, int]:

@@ -24,6 +24,7 @@ from app.pull import WorkerProcesses
 from app.push import PushRecorder
 from app.signals import OTEL_REQUEST_DURATION
 
+from ..polling import wait_for
 from ..settings import LOOPBACK
 from ..stack.gunicorn import Gunicorn
 
@@ -58,10 +59,11 @@ def scrape_part(rounds: int = ROUNDS) -> tuple[float, float]:
     )
     with server:
         server.wait_ready()
-        deadline = time.monotonic() + 30
         collector = WorkerProcesses(str(server.multiproc))
-        while len(collector.collect()[0].samples) < WORKERS + 1 and time.monotonic() < deadline:
-            time.sleep(0.1)  # every worker has named its slot
+        # every worker has named its slot: the collector reads all WORKERS of them, and the master
+        named = wait_for(lambda: len(collector.collect()[0].samples), lambda n: n > WORKERS, 30, interval=0.1)
+        if named <= WORKERS:
+            raise RuntimeError(f"only {named} of {WORKERS + 1} gunicorn processes named their slots in 30 s")
         session = requests.Session()
         scrapes, parts = [], []
         for _ in range(rounds):

@@ -1,10 +1,8 @@
 """Saturation on the live stack: workers loaded with CPU and memory (the cpu_ms and leak_mb faults),
 and each pipeline's reading of each process against what /proc says of it."""
 
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import NamedTuple
 
 import pytest
@@ -18,7 +16,8 @@ from lab.fault_control import FaultControl
 from lab.polling import wait_for
 from lab.queries import is_
 
-TICK = 1 / os.sysconf("SC_CLK_TCK")
+from ..helpers import proc_cpu, proc_rss
+
 LOAD = {"routes": {"/": {"cpu_ms": 25, "leak_mb": 2}}}
 REQUESTS = 40
 MEMORY_TOLERANCE = 2 << 20  # bytes: a sample is up to a scrape, flush or export old
@@ -27,10 +26,7 @@ CPU_TOLERANCE = 0.25  # seconds: idle workers still tick (gauge pushes, exports,
 
 def proc(pid: int) -> tuple[float, int]:
     """(CPU seconds, resident bytes) of a process, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    cpu = (int(fields[11]) + int(fields[12])) * TICK
-    rss = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
-    return cpu, rss
+    return proc_cpu(pid), proc_rss(pid)
 
 
 class Load(NamedTuple):

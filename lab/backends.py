@@ -132,18 +132,20 @@ class OtlpReceiver(Prometheus):
 class Graphite:
     url: str
 
+    def render(self, target: str, start: float, end: float | None = None) -> list[dict]:
+        """The render API's JSON: each series `target` names, with its datapoints ([value, time])."""
+        params = {"target": target, "from": int(start), "until": "now" if end is None else int(end) + 1}
+        return _get(f"{self.url}/render", {**params, "format": "json"}).json()
+
     def points(self, target: str, start: float, end: float | None = None) -> list[tuple[float, float]]:
         """(timestamp, value) of every non-empty point of `target`, over every series it names."""
-        params = {"target": target, "from": int(start), "until": "now" if end is None else int(end) + 1}
-        params["format"] = "json"
-        series = _get(f"{self.url}/render", params).json()
+        series = self.render(target, start, end)
         return sorted((float(t), v) for s in series for v, t in s["datapoints"] if v is not None)
 
     def last(self, target: str, start: float) -> dict[str, float]:
         """The latest non-empty point of each series of `target` since `start`, by its name."""
-        params = {"target": target, "from": int(start), "until": "now", "format": "json"}
         found = {}
-        for series in _get(f"{self.url}/render", params).json():
+        for series in self.render(target, start):
             points = [value for value, _ in series["datapoints"] if value is not None]
             if points:
                 found[series["target"]] = points[-1]
@@ -155,8 +157,7 @@ class Graphite:
 
     def step(self, target: str, start: float) -> float | None:
         """The seconds between two points of `target` (its finest retention), if it has points."""
-        params = {"target": target, "from": int(start), "until": "now", "format": "json"}
-        series = _get(f"{self.url}/render", params).json()
+        series = self.render(target, start)
         if not series or len(series[0]["datapoints"]) < 2:
             return None
         (_, first), (_, second) = series[0]["datapoints"][:2]

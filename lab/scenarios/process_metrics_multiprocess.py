@@ -5,7 +5,7 @@ registry as its docs build it (no process metrics at all), the same with Process
 back (lab/scenarios/naive/process_collector.py: the process that answers the scrape), and the
 lab's (app/processes.py: every live worker by slot, and the master). Each is scraped again and
 again; the truth is /proc's figures of the lab's workers after each of its scrapes, which the
-naive server's workers, under the same load, match within a few MB.
+naive server's workers carry the same load.
 """
 
 import time

@@ -4,8 +4,8 @@ Three gunicorn servers of 4 workers, the same traffic to each: prometheus_client
 registry as its docs build it (no process metrics at all), the same with ProcessCollector added
 back (lab/scenarios/naive/process_collector.py: the process that answers the scrape), and the
 lab's (app/processes.py: every live worker by slot, and the master). Each is scraped again and
-again; the truth is /proc's figures of the lab's workers after each of its scrapes, which the
-naive server's workers carry the same load.
+again; the truth is /proc's figures of the lab's workers after each of its scrapes (the naive
+server's workers carry the same load).
 """
 
 import time
